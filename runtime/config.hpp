@@ -1,0 +1,39 @@
+// runtime_config: how a weft::runtime is set up. Every field has a default
+// that suits a server; environment variables override where noted.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace weft {
+
+struct runtime_config {
+  // Worker threads. 0: the WEFT_WORKER_THREADS environment variable if set,
+  // else one per core (std::thread::hardware_concurrency()).
+  std::size_t worker_threads = 0;
+  // Name of the worker threads as the OS shows it (suffixed with the index).
+  std::string thread_name = "weft-worker";
+  // Pin worker i to core i (mod the number of cores).
+  bool pin_threads = false;
+  // A worker polls its io_context without blocking every this many polls.
+  std::uint32_t event_interval = 61;
+  // A worker checks the shared inject queue first every this many polls.
+  std::uint32_t global_queue_interval = 31;
+  // Operations that complete without waiting a task may do per poll before
+  // it is made to yield.
+  std::uint32_t budget = 128;
+  // Consecutive polls from the LIFO slot before a woken task goes to the queue.
+  std::uint32_t max_lifo_polls = 3;
+  // An idle worker polls a busy peer's io_context when the peer has not
+  // polled it for this long (a long task must not hold its sockets and timers
+  // hostage).
+  std::chrono::microseconds reactor_rescue_after{2000};
+  // The spawn_blocking pool: at most this many threads, each leaving after
+  // being idle for blocking_keep_alive.
+  std::size_t max_blocking_threads = 512;
+  std::chrono::milliseconds blocking_keep_alive{10000};
+};
+
+}  // namespace weft

@@ -1,0 +1,112 @@
+#include <runtime/detail/blocking_pool.hpp>
+
+#include <pthread.h>
+
+#include <thread>
+
+#include <runtime/detail/scheduler.hpp>
+
+namespace weft::detail {
+
+// Shared with the pool threads so that a thread finishing its last job never
+// touches freed memory, whatever the order of shutdown.
+struct blocking_pool::shared {
+  scheduler* sched;
+  std::size_t max_threads;
+  std::chrono::milliseconds keep_alive;
+  mutable std::mutex mutex;
+  std::condition_variable work;      // jobs arrived or shutdown
+  std::condition_variable all_gone;  // threads == 0
+  blocking_job* head = nullptr;
+  blocking_job* tail = nullptr;
+  std::size_t queued = 0;
+  std::size_t threads = 0;
+  std::size_t idle = 0;  // threads waiting for a job
+  bool closed = false;
+};
+
+blocking_pool::blocking_pool(scheduler& s, std::size_t max_threads,
+                             std::chrono::milliseconds keep_alive)
+    : shared_(std::make_shared<shared>()) {
+  shared_->sched = &s;
+  shared_->max_threads = max_threads;
+  shared_->keep_alive = keep_alive;
+}
+
+blocking_pool::~blocking_pool() { shutdown(); }
+
+bool blocking_pool::submit(blocking_job* job) {
+  std::unique_lock lock(shared_->mutex);
+  if (shared_->closed) return false;
+  job->next = nullptr;
+  if (shared_->tail) shared_->tail->next = job;
+  else shared_->head = job;
+  shared_->tail = job;
+  ++shared_->queued;
+  if (shared_->queued > shared_->idle && shared_->threads < shared_->max_threads) {
+    ++shared_->threads;
+    std::thread(thread_main, shared_).detach();
+  } else {
+    shared_->work.notify_one();
+  }
+  return true;
+}
+
+bool blocking_pool::cancel(blocking_job* job) noexcept {
+  std::lock_guard lock(shared_->mutex);
+  blocking_job* prev = nullptr;
+  for (blocking_job* j = shared_->head; j; prev = j, j = j->next) {
+    if (j != job) continue;
+    if (prev) prev->next = j->next;
+    else shared_->head = j->next;
+    if (shared_->tail == j) shared_->tail = prev;
+    --shared_->queued;
+    return true;
+  }
+  return false;
+}
+
+void blocking_pool::shutdown() noexcept {
+  std::unique_lock lock(shared_->mutex);
+  shared_->closed = true;
+  shared_->head = shared_->tail = nullptr;  // their tasks are destroyed with the runtime
+  shared_->queued = 0;
+  shared_->work.notify_all();
+  shared_->all_gone.wait(lock, [&] { return shared_->threads == 0; });
+}
+
+std::size_t blocking_pool::threads() const noexcept {
+  std::lock_guard lock(shared_->mutex);
+  return shared_->threads;
+}
+
+std::size_t blocking_pool::idle_threads() const noexcept {
+  std::lock_guard lock(shared_->mutex);
+  return shared_->idle;
+}
+
+void blocking_pool::thread_main(std::shared_ptr<shared> s) noexcept {
+  pthread_setname_np(pthread_self(), "weft-blocking");
+  set_current(s->sched, nullptr);  // weft::spawn works from blocking code
+  std::unique_lock lock(s->mutex);
+  for (;;) {
+    if (blocking_job* job = s->head) {
+      s->head = job->next;
+      if (!s->head) s->tail = nullptr;
+      --s->queued;
+      lock.unlock();
+      job->run(job);
+      lock.lock();
+      continue;
+    }
+    if (s->closed) break;
+    ++s->idle;
+    bool woke = s->work.wait_for(lock, s->keep_alive, [&] { return s->head || s->closed; });
+    --s->idle;
+    if (!woke) break;  // idle for the whole keep-alive: leave
+  }
+  --s->threads;
+  if (s->threads == 0) s->all_gone.notify_all();
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,42 @@
+// Threads for spawn_blocking. Grows on demand (a job that finds no idle
+// thread starts one, up to the maximum) and shrinks: a thread idle for the
+// keep-alive time leaves. Jobs are intrusive nodes owned by the awaiting task.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+
+namespace weft::detail {
+
+class scheduler;
+
+struct blocking_job {
+  blocking_job* next = nullptr;
+  void (*run)(blocking_job*) noexcept = nullptr;
+};
+
+class blocking_pool {
+ public:
+  blocking_pool(scheduler& s, std::size_t max_threads, std::chrono::milliseconds keep_alive);
+  ~blocking_pool();
+
+  // Returns false once the pool is shut down (the job will never run).
+  bool submit(blocking_job* job);
+  // Takes a job back if no thread has started it. Returns true if it did.
+  bool cancel(blocking_job* job) noexcept;
+  // Drops queued jobs and waits for running ones to finish.
+  void shutdown() noexcept;
+
+  std::size_t threads() const noexcept;
+  std::size_t idle_threads() const noexcept;
+
+ private:
+  struct shared;
+  static void thread_main(std::shared_ptr<shared> s) noexcept;
+  std::shared_ptr<shared> shared_;
+};
+
+}  // namespace weft::detail

@@ -1,0 +1,31 @@
+// The values of context_vars a task sees: an immutable, reference-counted
+// snapshot. A task shares its parent's snapshot at spawn; set() gives the
+// setting task (or thread, outside tasks) a fresh copy with one entry changed,
+// so siblings and parents never see each other's writes.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <utility>
+#include <vector>
+
+namespace weft::detail {
+
+struct context_map {
+  // Shared between tasks on any thread; acq_rel on the last release so the
+  // deleting thread sees the entries.
+  std::atomic<std::uint32_t> refs{1};
+  std::vector<std::pair<const void*, std::shared_ptr<const void>>> entries;
+};
+
+context_map* retain_context(context_map* m) noexcept;
+void release_context(context_map* m) noexcept;
+
+// The context of code running outside any task on this thread.
+context_map* thread_context() noexcept;
+
+// The value bound to `key` in the current task's (or thread's) context.
+std::shared_ptr<const void> context_get(const void* key);
+void context_set(const void* key, std::shared_ptr<const void> value);
+
+}  // namespace weft::detail

@@ -1,0 +1,37 @@
+// Thread-local runtime state. Everything here is out of line on purpose (see
+// frame_allocator.hpp): coroutine code must never cache these addresses.
+#include <atomic>
+
+#include <runtime/detail/scheduler.hpp>
+
+namespace weft::detail {
+namespace {
+thread_local scheduler* tls_scheduler = nullptr;
+thread_local worker* tls_worker = nullptr;
+thread_local task_header* tls_task = nullptr;
+thread_local std::uint64_t tls_next_id = 0;
+thread_local std::uint64_t tls_id_limit = 0;
+std::atomic<std::uint64_t> id_blocks{1};
+constexpr std::uint64_t id_block = 1024;
+}  // namespace
+
+worker* current_worker() noexcept { return tls_worker; }
+scheduler* current_scheduler() noexcept { return tls_scheduler; }
+void set_current(scheduler* s, worker* w) noexcept {
+  tls_scheduler = s;
+  tls_worker = w;
+}
+task_header* current_task() noexcept { return tls_task; }
+void set_current_task(task_header* t) noexcept { tls_task = t; }
+
+// Task ids come in per-thread blocks so that spawning never contends on one
+// counter; relaxed is enough, only uniqueness matters.
+std::uint64_t next_task_id() noexcept {
+  if (tls_next_id == tls_id_limit) {
+    tls_next_id = id_blocks.fetch_add(1, std::memory_order_relaxed) * id_block;
+    tls_id_limit = tls_next_id + id_block;
+  }
+  return tls_next_id++;
+}
+
+}  // namespace weft::detail

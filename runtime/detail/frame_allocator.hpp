@@ -1,0 +1,19 @@
+// Coroutine frames come from per-thread free lists of size classes. A frame
+// freed on another thread than the one that allocated it simply joins the
+// freeing thread's list: blocks are plain malloc blocks, so any thread may
+// keep, reuse or free() any of them. Each list is capped; beyond the cap
+// blocks go back to malloc, so a producer/consumer pattern cannot hoard memory.
+//
+// Both functions are out of line on purpose: they read thread-local state and
+// are reached from coroutine bodies, where g++ may otherwise keep a
+// thread-local address across a suspension (and a task may resume elsewhere).
+#pragma once
+
+#include <cstddef>
+
+namespace weft::detail {
+
+void* frame_alloc(std::size_t bytes);
+void frame_free(void* block, std::size_t bytes) noexcept;
+
+}  // namespace weft::detail

@@ -1,0 +1,127 @@
+#include <runtime/detail/scheduler.hpp>
+
+#include <cstdlib>
+#include <string>
+
+#include <runtime/detail/blocking_pool.hpp>
+#include <runtime/detail/context.hpp>
+#include <runtime/detail/promise_base.hpp>
+#include <runtime/errors.hpp>
+
+namespace weft::detail {
+namespace {
+
+runtime_config resolve(runtime_config cfg) {
+  if (cfg.worker_threads == 0) {
+    if (const char* env = std::getenv("WEFT_WORKER_THREADS"); env && *env) {
+      char* end = nullptr;
+      long n = std::strtol(env, &end, 10);
+      if (*end != '\0' || n < 1 || n > 4096)
+        throw runtime_misuse(std::string("weft: WEFT_WORKER_THREADS must be a number from 1 to 4096, got \"") +
+                             env + "\"");
+      cfg.worker_threads = std::size_t(n);
+    } else {
+      cfg.worker_threads = std::max(1u, std::thread::hardware_concurrency());
+    }
+  }
+  if (cfg.event_interval == 0) cfg.event_interval = 1;
+  if (cfg.global_queue_interval == 0) cfg.global_queue_interval = 1;
+  if (cfg.budget == 0) cfg.budget = 1;
+  if (cfg.max_blocking_threads == 0) cfg.max_blocking_threads = 1;
+  if (cfg.reactor_rescue_after.count() <= 0) cfg.reactor_rescue_after = std::chrono::microseconds(100);
+  return cfg;
+}
+
+}  // namespace
+
+scheduler::scheduler(const runtime_config& cfg)
+    : cfg_(resolve(cfg)), idle_(cfg_.worker_threads), owned_(cfg_.worker_threads) {
+  blocking_ = std::make_unique<blocking_pool>(*this, cfg_.max_blocking_threads,
+                                              cfg_.blocking_keep_alive);
+  workers_.reserve(cfg_.worker_threads);
+  for (std::size_t i = 0; i < cfg_.worker_threads; ++i)
+    workers_.push_back(std::make_unique<worker>(*this, i));
+  for (auto& w : workers_) w->start();
+}
+
+scheduler::~scheduler() {
+  shutdown_.store(true, std::memory_order_release);
+  for (auto& w : workers_) w->unpark();
+  for (auto& w : workers_) w->join();
+  blocking_->shutdown();
+  destroy_remaining_tasks();
+  workers_.clear();  // io_contexts go last: their unrun handlers are destroyed
+}
+
+void scheduler::spawn(task_header* t) noexcept {
+  t->sched = this;
+  t->id = next_task_id();
+  if (task_header* parent = current_task()) {
+    t->parent_id = parent->id;
+    t->context = retain_context(parent->context);
+  } else {
+    t->context = retain_context(thread_context());
+  }
+  t->state.store(state::notified, std::memory_order_relaxed);
+  owned_.insert(t);
+  spawned_.fetch_add(1, std::memory_order_relaxed);
+  schedule(t, false);
+}
+
+void scheduler::schedule(task_header* t, bool to_back) noexcept {
+  worker* w = current_worker();
+  if (w && current_scheduler() == this && !shutdown_.load(std::memory_order_relaxed)) {
+    w->schedule_local(t, to_back);
+    return;
+  }
+  inject_.push(t);
+  notify_parked();
+}
+
+void scheduler::notify_parked() noexcept {
+  std::size_t w = idle_.worker_to_notify();
+  if (w != idle_set::none) workers_[w]->unpark();
+}
+
+bool scheduler::work_visible() const noexcept {
+  if (!inject_.empty()) return true;
+  for (auto& w : workers_)
+    if (!w->queue().empty()) return true;
+  return false;
+}
+
+void scheduler::complete(task_header* t) noexcept {
+  // running -> complete. release: the result in the frame is published.
+  t->state.fetch_xor(state::running | state::complete, std::memory_order_acq_rel);
+  owned_.remove(t);
+  release_context(std::exchange(t->context, nullptr));
+  task_header* joiner = t->joiner.exchange(joined_marker, std::memory_order_acq_rel);
+  if (joiner) wake(joiner);
+  drop_ref(t);
+}
+
+boost::asio::io_context& scheduler::next_io() noexcept {
+  if (worker* w = current_worker(); w && current_scheduler() == this) {
+    // Spread new sockets, starting from the current worker for locality.
+    std::size_t i = next_home_.fetch_add(1, std::memory_order_relaxed);
+    return workers_[(w->index() + i) % workers_.size()]->io();
+  }
+  return workers_[next_home_.fetch_add(1, std::memory_order_relaxed) % workers_.size()]->io();
+}
+
+void scheduler::destroy_remaining_tasks() noexcept {
+  // Single-threaded now: the workers are joined and the blocking pool idle.
+  // Destroying one task's frame may drop the last reference to another
+  // (a join handle in it); live ones stay in `owned_` until popped here.
+  while (task_header* t = owned_.pop_any()) {
+    t->state.fetch_or(state::complete | state::cancelled, std::memory_order_acq_rel);
+    release_context(std::exchange(t->context, nullptr));
+    t->frame_gone = true;
+    t->frame.destroy();  // refs >= 1 (ours), so the block stays for the handle
+    task_header* joiner = t->joiner.exchange(joined_marker, std::memory_order_acq_rel);
+    (void)joiner;  // its task is being destroyed too
+    drop_ref(t);
+  }
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,186 @@
+// The scheduler: start here.
+//
+// A runtime owns N workers. Each worker is one thread with its own
+// asio::io_context (its reactor: the sockets and timers homed on it), a LIFO
+// slot and a bounded local run queue. One shared inject queue takes tasks
+// scheduled from outside the workers and local-queue overflow.
+//
+// The worker loop (worker::run):
+//   1. next_task: every `global_queue_interval` ticks the inject queue first
+//      (so it is never starved), otherwise the local queue, then the inject
+//      queue.
+//   2. run_task: poll the task (resume its coroutine), then keep polling
+//      whatever lands in the LIFO slot, at most `max_lifo_polls` times in a
+//      row; a message passed back and forth stays hot in one cache.
+//   3. Every `event_interval` ticks, and whenever it runs dry, the worker
+//      polls its io_context without blocking, so I/O completions and expired
+//      timers turn into runnable tasks.
+//   4. With nothing local, it may become a searcher (at most half of the
+//      workers search at once) and steal half of a random victim's queue.
+//   5. Still nothing: it parks inside its io_context's run_one(), so a timer,
+//      an I/O completion or an unpark (a post to that io_context) wakes it.
+//
+// Where a wake-up goes (schedule): from a worker thread of this runtime into
+// that worker's LIFO slot (the previous occupant moves to its local queue);
+// from any other thread into the inject queue. Requeues after a poll (yield,
+// a wake that arrived while the task ran) go to the back of the local queue.
+// Pushing to a local or inject queue wakes one parked worker, and only when
+// no worker is already searching: the searcher that finds work wakes the next
+// one, so a burst of work rouses workers one at a time, never as a herd.
+//
+// A worker stuck in one long poll would hold its reactor hostage. A parked
+// worker therefore sleeps with a timeout while any peer is awake, and on each
+// timeout looks at its peers' progress counters: a peer that has been in the
+// same poll for `reactor_rescue_after` gets its io_context polled by the idle
+// worker, and the tasks that wakes run on the idle worker.
+//
+// Shutdown (~scheduler): stop the workers and join them, stop the blocking
+// pool (waiting for running jobs), then destroy every task still alive, taken
+// from `owned_`: queued, sleeping or suspended alike, so their destructors
+// run. Last the io_contexts go, destroying handlers that never ran.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <runtime/config.hpp>
+#include <runtime/detail/idle.hpp>
+#include <runtime/detail/inject_queue.hpp>
+#include <runtime/detail/local_queue.hpp>
+#include <runtime/detail/owned_tasks.hpp>
+#include <runtime/detail/task_header.hpp>
+
+namespace weft::detail {
+
+class scheduler;
+class blocking_pool;
+
+// Counters a worker keeps about itself. Written by the owner with relaxed
+// stores (single writer, no read-modify-write), read by anyone.
+struct worker_counters {
+  std::atomic<std::uint64_t> polls{0};
+  std::atomic<std::uint64_t> steals{0};
+  std::atomic<std::uint64_t> stolen_tasks{0};
+  std::atomic<std::uint64_t> parks{0};
+  std::atomic<std::uint64_t> lifo_polls{0};
+  std::atomic<std::uint64_t> inject_pulls{0};
+  std::atomic<std::uint64_t> io_polls{0};
+  std::atomic<std::uint64_t> rescues{0};
+  std::atomic<std::uint64_t> budget_yields{0};
+  std::atomic<std::uint64_t> busy_ns{0};
+
+  static void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) noexcept {
+    c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+  }
+};
+
+class worker {
+ public:
+  worker(scheduler& s, std::size_t index);
+  worker(const worker&) = delete;
+  worker& operator=(const worker&) = delete;
+
+  void start();
+  void join();
+
+  // Called on this worker's own thread only.
+  void schedule_local(task_header* t, bool to_back) noexcept;
+
+  boost::asio::io_context& io() noexcept { return io_; }
+  std::size_t index() const noexcept { return index_; }
+  local_queue& queue() noexcept { return queue_; }
+  void unpark() noexcept;
+  worker_counters& counters() noexcept { return counters_; }
+
+  // Bumped at every poll and io poll; peers watch it to detect a stuck worker.
+  std::atomic<std::uint64_t> progress{0};
+  // True while parked inside its own io_context (its reactor is served).
+  std::atomic<bool> parked{false};
+
+ private:
+  void run() noexcept;
+  task_header* next_task() noexcept;
+  task_header* steal_work() noexcept;
+  void run_task(task_header* t) noexcept;
+  void poll(task_header* t) noexcept;
+  bool poll_io() noexcept;
+  void park() noexcept;
+  void rescue_stuck_peers() noexcept;
+  void stop_searching() noexcept;
+  std::uint32_t next_random() noexcept;
+
+  scheduler& sched_;
+  const std::size_t index_;
+  boost::asio::io_context io_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard_;
+  local_queue queue_;
+  task_header* lifo_ = nullptr;
+  std::uint32_t tick_ = 0;
+  std::uint32_t rng_;
+  bool searching_ = false;
+  std::vector<std::uint64_t> seen_progress_;
+  worker_counters counters_;
+  std::thread thread_;
+};
+
+class scheduler {
+ public:
+  explicit scheduler(const runtime_config& cfg);
+  ~scheduler();
+  scheduler(const scheduler&) = delete;
+  scheduler& operator=(const scheduler&) = delete;
+
+  // Takes a task whose header is filled in (refs, frame, site) and queues it.
+  void spawn(task_header* t) noexcept;
+  // Makes a woken task runnable (called by wake with the notified bit won).
+  void schedule(task_header* t, bool to_back) noexcept;
+  // A task's coroutine returned: record it, wake the joiner, drop our ref.
+  void complete(task_header* t) noexcept;
+  // Called by whoever pushed to a shared queue.
+  void notify_parked() noexcept;
+  bool work_visible() const noexcept;
+
+  const runtime_config& config() const noexcept { return cfg_; }
+  std::size_t worker_count() const noexcept { return workers_.size(); }
+  worker& worker_at(std::size_t i) noexcept { return *workers_[i]; }
+  inject_queue& inject() noexcept { return inject_; }
+  idle_set& idle() noexcept { return idle_; }
+  owned_tasks& owned() noexcept { return owned_; }
+  blocking_pool& blocking() noexcept { return *blocking_; }
+  bool shutting_down() const noexcept { return shutdown_.load(std::memory_order_acquire); }
+  std::uint64_t spawned() const noexcept { return spawned_.load(std::memory_order_relaxed); }
+  // The io_context to home a new socket on: round robin over the workers.
+  boost::asio::io_context& next_io() noexcept;
+
+ private:
+  void destroy_remaining_tasks() noexcept;
+
+  runtime_config cfg_;
+  inject_queue inject_;
+  idle_set idle_;
+  owned_tasks owned_;
+  std::vector<std::unique_ptr<worker>> workers_;
+  std::unique_ptr<blocking_pool> blocking_;
+  std::atomic<bool> shutdown_{false};
+  std::atomic<std::uint64_t> spawned_{0};
+  std::atomic<std::size_t> next_home_{0};
+};
+
+// Per-thread runtime state, read through out-of-line functions so that no
+// coroutine keeps a thread-local address across a suspension.
+worker* current_worker() noexcept;
+scheduler* current_scheduler() noexcept;
+void set_current(scheduler* s, worker* w) noexcept;
+task_header* current_task() noexcept;
+void set_current_task(task_header* t) noexcept;
+std::uint64_t next_task_id() noexcept;
+
+}  // namespace weft::detail

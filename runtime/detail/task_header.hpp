@@ -1,0 +1,89 @@
+// The scheduling header of a task: what the scheduler, wakers and join
+// handles touch. It sits in front of every coroutine frame, in the same
+// allocation (see frame_allocator), so spawning costs one allocation and the
+// header can outlive the frame when a join handle is still around after the
+// runtime destroyed a pending task.
+#pragma once
+
+#include <atomic>
+#include <coroutine>
+#include <cstdint>
+#include <source_location>
+
+namespace weft::detail {
+
+class scheduler;
+struct context_map;
+struct task_header;
+
+// What a suspended task registers so that abort() can make its pending
+// operation finish early. Called at most once per suspension, by the thread
+// that holds the task's `running` bit, so it never races the task's own
+// resumption. It must make the operation complete soon (its normal completion
+// path then wakes the task, or the hook calls wake() itself).
+struct cancel_hook {
+  void (*fire)(cancel_hook* self) noexcept;
+};
+
+// The state word. Transitions (all acq_rel RMW on `state`):
+//   wake:   set notified; if neither running nor notified nor complete was set,
+//           the waker schedules the task (it owns the queue entry).
+//   poll:   notified -> running (the poller owns the task and its frame).
+//   end:    clear running; if notified was set meanwhile, the poller requeues.
+//   abort:  set cancelled; a task that was idle is claimed (running) by the
+//           aborter so it can fire the hook, then released like a poll end.
+// Exactly one party resumes a suspended coroutine, and a task never runs on
+// two threads at once: only the owner of `running` resumes or fires hooks.
+namespace state {
+inline constexpr std::uint32_t notified = 1u << 0;
+inline constexpr std::uint32_t running = 1u << 1;
+inline constexpr std::uint32_t complete = 1u << 2;
+inline constexpr std::uint32_t cancelled = 1u << 3;
+}  // namespace state
+
+// Marks `joiner` once the task completed: no waiter may register after it.
+inline task_header* const joined_marker = reinterpret_cast<task_header*>(std::uintptr_t{1});
+
+struct spawn_site {
+  const char* name = nullptr;
+  std::source_location where{};
+};
+
+struct alignas(16) task_header {
+  std::atomic<std::uint32_t> state{0};
+  // References that keep the header (and a completed frame) alive besides the
+  // frame itself: the join handle and, until completion, the scheduler.
+  std::atomic<std::uint32_t> refs{0};
+  std::int32_t budget = 0;       // cooperative budget left in this poll
+  bool finished = false;         // set by final_suspend, read by the poller
+  bool frame_gone = false;       // the coroutine frame was destroyed already
+  bool result_taken = false;     // a joiner took the result (or the exception)
+  std::uint32_t alloc_size = 0;  // bytes of the block holding header and frame
+  task_header* next = nullptr;   // intrusive link: inject queue
+  task_header* owned_prev = nullptr;  // intrusive links: the scheduler's list
+  task_header* owned_next = nullptr;  //   of live tasks, for shutdown
+  std::coroutine_handle<> resume_point;  // what the next poll resumes
+  std::coroutine_handle<> frame;         // the spawned coroutine; null if never spawned
+  std::atomic<task_header*> joiner{nullptr};  // task awaiting our end, or joined_marker
+  cancel_hook* hook = nullptr;   // owned by whoever holds `running`
+  context_map* context = nullptr;  // context_var values (copy-on-write, shared)
+  scheduler* sched = nullptr;
+  std::uint64_t id = 0;
+  std::uint64_t parent_id = 0;
+  spawn_site site{};
+
+  bool is_cancelled() const noexcept {
+    return state.load(std::memory_order_relaxed) & state::cancelled;
+  }
+};
+
+inline constexpr std::size_t header_size = sizeof(task_header);
+static_assert(header_size % 16 == 0);
+
+// Implemented in runtime/detail/task_ops.cpp.
+void wake(task_header* t) noexcept;          // make a suspended task runnable
+void abort_task(task_header* t) noexcept;    // request cancellation
+void drop_ref(task_header* t) noexcept;      // release a join handle's or the scheduler's ref
+void release_after_poll(task_header* t) noexcept;  // end an exclusive claim (poll or abort)
+
+}  // namespace weft::detail

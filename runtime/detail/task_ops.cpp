@@ -1,0 +1,84 @@
+// State transitions of a task. The encoding is documented in task_header.hpp.
+#include <exception>
+
+#include <fmt/format.h>
+
+#include <runtime/detail/promise_base.hpp>
+#include <runtime/detail/scheduler.hpp>
+#include <runtime/task.hpp>
+
+namespace weft::detail {
+
+void wake(task_header* t) noexcept {
+  // acq_rel: publish what the waker wrote (a result, a message) to the poller.
+  std::uint32_t prev = t->state.fetch_or(state::notified, std::memory_order_acq_rel);
+  if (prev & (state::notified | state::running | state::complete)) return;
+  t->sched->schedule(t, false);
+}
+
+void release_after_poll(task_header* t) noexcept {
+  std::uint32_t s = t->state.load(std::memory_order_acquire);
+  for (;;) {
+    if ((s & state::cancelled) && t->hook) {
+      // We own the task: ask its pending operation to finish early.
+      cancel_hook* h = std::exchange(t->hook, nullptr);
+      h->fire(h);
+      s = t->state.load(std::memory_order_acquire);
+      continue;
+    }
+    if (t->state.compare_exchange_weak(s, s & ~state::running, std::memory_order_acq_rel,
+                                       std::memory_order_acquire))
+      break;
+  }
+  if (s & state::notified) t->sched->schedule(t, true);
+}
+
+void abort_task(task_header* t) noexcept {
+  std::uint32_t s = t->state.load(std::memory_order_acquire);
+  for (;;) {
+    if (s & state::complete) return;
+    if (s & (state::running | state::notified)) {
+      // Whoever polls it next sees the flag (and fires the hook at poll end).
+      if ((s & state::cancelled) ||
+          t->state.compare_exchange_weak(s, s | state::cancelled, std::memory_order_acq_rel,
+                                         std::memory_order_acquire))
+        return;
+      continue;
+    }
+    // Suspended and idle: claim it like a poller would, to fire its hook.
+    if (t->state.compare_exchange_weak(s, s | state::cancelled | state::running,
+                                       std::memory_order_acq_rel, std::memory_order_acquire))
+      break;
+  }
+  release_after_poll(t);
+}
+
+void drop_ref(task_header* t) noexcept {
+  if (t->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  if (t->frame_gone) {
+    promise_base::free_header_block(t);
+    return;
+  }
+  t->frame_gone = true;
+  t->frame.destroy();  // operator delete sees refs == 0 and frees the block
+}
+
+void report_unobserved_exception(task_header* h, std::exception_ptr e) noexcept {
+  std::string what;
+  try {
+    std::rethrow_exception(e);
+  } catch (const cancelled&) {
+    return;  // an aborted task that nobody joined: nothing went wrong
+  } catch (const std::exception& ex) {
+    what = ex.what();
+  } catch (...) {
+    what = "a non-standard exception";
+  }
+  const auto& w = h->site.where;
+  fmt::print(stderr, "weft: task {} ({}) spawned at {}:{} in {} failed and nobody joined it: {}\n",
+             h->id, h->site.name ? h->site.name : "unnamed", w.file_name(), w.line(),
+             w.function_name(), what);
+  std::fflush(stderr);
+}
+
+}  // namespace weft::detail

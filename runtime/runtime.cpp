@@ -1,0 +1,108 @@
+#include <runtime/runtime.hpp>
+
+#include <condition_variable>
+#include <mutex>
+
+#include <runtime/detail/blocking_pool.hpp>
+#include <runtime/detail/scheduler.hpp>
+
+namespace weft {
+
+namespace detail {
+
+struct thread_blocker::impl {
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool done = false;
+};
+
+thread_blocker::thread_blocker() : impl_(std::make_unique<impl>()) {}
+thread_blocker::~thread_blocker() = default;
+
+void thread_blocker::signal() noexcept {
+  // Notify while holding the lock: the waiter cannot return (and destroy
+  // this object) before we are done with it.
+  std::lock_guard lock(impl_->mutex);
+  impl_->done = true;
+  impl_->cv.notify_one();
+}
+
+void thread_blocker::wait() noexcept {
+  std::unique_lock lock(impl_->mutex);
+  impl_->cv.wait(lock, [&] { return impl_->done; });
+}
+
+task_header* spawn_frame(scheduler* s, std::coroutine_handle<> frame, promise_base& p,
+                         const spawn_options& opts, const std::source_location& where) {
+  if (!s) s = current_scheduler();
+  if (!s)
+    throw runtime_misuse(
+        "weft::spawn: no runtime here (call it from a task, or use runtime::spawn)");
+  task_header* h = promise_base::header_of_frame(frame.address());
+  p.root_ = h;
+  p.is_root_ = true;
+  h->frame = frame;
+  h->resume_point = frame;
+  h->site = spawn_site{opts.name, where};
+  h->refs.store(2, std::memory_order_relaxed);  // the join handle and the scheduler
+  s->spawn(h);
+  return h;
+}
+
+bool submit_blocking(blocking_job* job) {
+  scheduler* s = current_scheduler();
+  if (!s) throw runtime_misuse("weft::spawn_blocking: no runtime here");
+  return s->blocking().submit(job);
+}
+
+bool cancel_blocking(task_header* t, blocking_job* job) noexcept {
+  return t->sched->blocking().cancel(job);
+}
+
+}  // namespace detail
+
+runtime::runtime() : runtime(runtime_config{}) {}
+
+runtime::runtime(const runtime_config& cfg) : sched_(std::make_unique<detail::scheduler>(cfg)) {}
+
+runtime::~runtime() = default;
+
+void runtime::check_block_on_allowed() {
+  if (detail::current_worker())
+    throw runtime_misuse(
+        "weft::runtime::block_on called from a worker thread; co_await the task instead");
+}
+
+task<void> runtime::block_on_root(task<void> t, detail::thread_blocker& done,
+                                  std::exception_ptr& error) {
+  try {
+    co_await std::move(t);
+  } catch (...) {
+    error = std::current_exception();
+  }
+  done.signal();
+}
+
+std::size_t runtime::worker_count() const noexcept { return sched_->worker_count(); }
+
+runtime_metrics runtime::metrics() const {
+  runtime_metrics m;
+  m.workers.reserve(sched_->worker_count());
+  auto get = [](const std::atomic<std::uint64_t>& c) { return c.load(std::memory_order_relaxed); };
+  for (std::size_t i = 0; i < sched_->worker_count(); ++i) {
+    detail::worker& w = sched_->worker_at(i);
+    auto& c = w.counters();
+    m.workers.push_back(worker_metrics{get(c.polls), get(c.steals), get(c.stolen_tasks),
+                                       get(c.parks), get(c.lifo_polls), get(c.inject_pulls),
+                                       get(c.io_polls), get(c.rescues), get(c.budget_yields),
+                                       w.queue().size()});
+  }
+  m.tasks_spawned = sched_->spawned();
+  m.tasks_alive = sched_->owned().alive();
+  m.inject_queue_depth = sched_->inject().size();
+  m.blocking_threads = sched_->blocking().threads();
+  m.blocking_idle_threads = sched_->blocking().idle_threads();
+  return m;
+}
+
+}  // namespace weft

@@ -1,0 +1,135 @@
+// weft::runtime: the worker threads, their reactors and the blocking pool.
+// This is also the umbrella header of runtime/: include it for everything.
+//
+//   weft::runtime rt{cfg};                 // starts cfg.worker_threads workers
+//   int r = rt.block_on(main_task());      // or: weft::run(main_task())
+//
+// Destroying the runtime stops the workers, waits for running blocking jobs,
+// and destroys every task still alive (queued, sleeping or suspended), running
+// their destructors. Join handles that outlive it report weft::cancelled.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <source_location>
+#include <vector>
+
+#include <runtime/blocking.hpp>
+#include <runtime/config.hpp>
+#include <runtime/context_var.hpp>
+#include <runtime/errors.hpp>
+#include <runtime/join_handle.hpp>
+#include <runtime/spawn.hpp>
+#include <runtime/task.hpp>
+#include <runtime/time.hpp>
+#include <runtime/yield.hpp>
+
+namespace weft {
+
+struct worker_metrics {
+  std::uint64_t polls = 0;
+  std::uint64_t steals = 0;
+  std::uint64_t stolen_tasks = 0;
+  std::uint64_t parks = 0;
+  std::uint64_t lifo_polls = 0;
+  std::uint64_t inject_pulls = 0;
+  std::uint64_t io_polls = 0;
+  std::uint64_t reactor_rescues = 0;
+  std::uint64_t budget_yields = 0;
+  std::size_t local_queue_depth = 0;
+};
+
+struct runtime_metrics {
+  std::vector<worker_metrics> workers;
+  std::uint64_t tasks_spawned = 0;
+  std::size_t tasks_alive = 0;
+  std::size_t inject_queue_depth = 0;
+  std::size_t blocking_threads = 0;
+  std::size_t blocking_idle_threads = 0;
+};
+
+namespace detail {
+// Parks the calling thread until signalled; used by block_on.
+class thread_blocker {
+ public:
+  thread_blocker();
+  ~thread_blocker();
+  void signal() noexcept;
+  void wait() noexcept;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+}  // namespace detail
+
+class runtime {
+ public:
+  runtime();
+  explicit runtime(const runtime_config& cfg);
+  ~runtime();
+  runtime(const runtime&) = delete;
+  runtime& operator=(const runtime&) = delete;
+
+  // Runs `t` on the workers and blocks the calling thread until it finishes;
+  // returns its value or rethrows its exception. Throws runtime_misuse when
+  // called from one of this process's worker threads.
+  template <class T>
+  T block_on(task<T> t) {
+    check_block_on_allowed();
+    detail::thread_blocker done;
+    std::exception_ptr error;
+    if constexpr (std::is_void_v<T>) {
+      auto h = spawn(block_on_root(std::move(t), done, error));
+      done.wait();
+      if (error) std::rethrow_exception(error);
+    } else {
+      std::optional<T> value;
+      auto h = spawn(block_on_root_value(std::move(t), done, error, value));
+      done.wait();
+      if (error) std::rethrow_exception(error);
+      return std::move(*value);
+    }
+  }
+
+  // Spawns onto this runtime; callable from any thread.
+  template <class T>
+  join_handle<T> spawn(task<T> t, spawn_options opts = {},
+                       std::source_location where = std::source_location::current()) {
+    auto h = t.release();
+    if (!h) throw runtime_misuse("weft::runtime::spawn: empty task");
+    return join_handle<T>(detail::spawn_frame(sched_.get(), h, h.promise(), opts, where));
+  }
+
+  std::size_t worker_count() const noexcept;
+  runtime_metrics metrics() const;
+
+ private:
+  static void check_block_on_allowed();
+  static task<void> block_on_root(task<void> t, detail::thread_blocker& done,
+                                  std::exception_ptr& error);
+  template <class T>
+  static task<void> block_on_root_value(task<T> t, detail::thread_blocker& done,
+                                        std::exception_ptr& error, std::optional<T>& value) {
+    try {
+      value.emplace(co_await std::move(t));
+    } catch (...) {
+      error = std::current_exception();
+    }
+    done.signal();  // the last thing touching block_on's frame
+  }
+
+  std::unique_ptr<detail::scheduler> sched_;
+};
+
+// asyncio.run: a runtime with the default configuration, for one task.
+template <class T>
+T run(task<T> t) {
+  runtime rt;
+  return rt.block_on(std::move(t));
+}
+
+}  // namespace weft

@@ -1,0 +1,42 @@
+// weft::spawn: run a task concurrently on the current runtime's workers.
+//
+// Callable from a worker (inside a task), from a spawn_blocking thread, or
+// with runtime::spawn from any thread. Throws weft::runtime_misuse when there
+// is no runtime around. Discarding the returned handle detaches the task; if
+// a detached task throws, the error is reported on stderr with its name and
+// spawn site, and the runtime carries on.
+#pragma once
+
+#include <source_location>
+
+#include <runtime/join_handle.hpp>
+#include <runtime/task.hpp>
+
+namespace weft {
+
+struct spawn_options {
+  // Shown by error reports and the tracer. Must outlive the task (a literal).
+  const char* name = nullptr;
+};
+
+namespace detail {
+// Fills in the header of `frame` and queues it on `s` (null: the current
+// runtime; throws runtime_misuse if none).
+task_header* spawn_frame(scheduler* s, std::coroutine_handle<> frame, promise_base& p,
+                         const spawn_options& opts, const std::source_location& where);
+}  // namespace detail
+
+template <class T>
+join_handle<T> spawn(task<T> t, spawn_options opts = {},
+                     std::source_location where = std::source_location::current()) {
+  auto h = t.release();
+  if (!h) throw runtime_misuse("weft::spawn: empty task");
+  try {
+    return join_handle<T>(detail::spawn_frame(nullptr, h, h.promise(), opts, where));
+  } catch (...) {
+    h.destroy();
+    throw;
+  }
+}
+
+}  // namespace weft

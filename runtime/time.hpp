@@ -1,0 +1,64 @@
+// Time: weft::sleep_for, weft::sleep_until (std::chrono::steady_clock).
+//
+// A sleep is a timer on the current worker's io_context; it completes on that
+// reactor (or on an idle peer that rescues it) and wakes the task.
+// Cancellation: aborting the task cancels the timer; the sleep throws
+// weft::cancelled. A deadline already past completes at once (and spends
+// cooperative budget, so a loop of zero sleeps still yields).
+#pragma once
+
+#include <chrono>
+#include <coroutine>
+#include <cstddef>
+
+#include <runtime/detail/promise_base.hpp>
+
+namespace weft {
+
+using clock = std::chrono::steady_clock;
+
+namespace detail {
+
+class sleep_awaitable : cancel_hook {
+ public:
+  explicit sleep_awaitable(clock::time_point deadline) noexcept : deadline_(deadline) {}
+  sleep_awaitable(sleep_awaitable&& o) noexcept : deadline_(o.deadline_) {}
+  sleep_awaitable(const sleep_awaitable&) = delete;
+  ~sleep_awaitable();
+
+  bool await_ready() const noexcept { return false; }
+  template <class P>
+  bool await_suspend(std::coroutine_handle<P> h) {
+    return start(running_task(h), h);
+  }
+  void await_resume();
+
+ private:
+  bool start(task_header* t, std::coroutine_handle<> h);
+  static void on_cancel(cancel_hook* self) noexcept;
+  static void on_fire(sleep_awaitable* self, bool aborted) noexcept;
+  friend struct sleep_handler;
+
+  clock::time_point deadline_;
+  task_header* task_ = nullptr;
+  bool armed_ = false;      // timer_ holds a constructed timer
+  bool cancelled_ = false;  // the task was aborted before or during the sleep
+  bool yielded_ = false;
+  // An asio timer, constructed in place on the current worker's io_context
+  // (kept out of this header so that users do not compile Asio for a sleep).
+  alignas(16) unsigned char timer_[96];
+};
+
+}  // namespace detail
+
+[[nodiscard]] inline detail::sleep_awaitable sleep_until(clock::time_point deadline) noexcept {
+  return detail::sleep_awaitable(deadline);
+}
+
+template <class Rep, class Period>
+[[nodiscard]] detail::sleep_awaitable sleep_for(std::chrono::duration<Rep, Period> d) noexcept {
+  return detail::sleep_awaitable(clock::now() +
+                                 std::chrono::duration_cast<clock::duration>(d));
+}
+
+}  // namespace weft

@@ -1,0 +1,36 @@
+// weft::yield_now(): let the other runnable tasks go first. The task goes to
+// the back of its worker's queue (where an idle worker may steal it).
+// Cancellation: throws weft::cancelled if the task was aborted.
+#pragma once
+
+#include <coroutine>
+
+#include <runtime/detail/promise_base.hpp>
+
+namespace weft {
+
+namespace detail {
+struct yield_awaitable {
+  task_header* task = nullptr;
+  bool await_ready() const noexcept { return false; }
+  template <class P>
+  bool await_suspend(std::coroutine_handle<P> h) noexcept {
+    task = running_task(h);
+    if (task->is_cancelled()) return false;
+    task->resume_point = h;
+    wake(task);  // we hold `running`: the poller requeues us at poll end
+    return true;
+  }
+  void await_resume() const {
+    if (task->is_cancelled()) throw cancelled{};
+  }
+};
+
+// Spends one unit of the cooperative budget; true when it is used up, and the
+// caller should suspend with yield semantics even though it could go on.
+inline bool spend_budget(task_header* t) noexcept { return --t->budget <= 0; }
+}  // namespace detail
+
+[[nodiscard]] inline detail::yield_awaitable yield_now() noexcept { return {}; }
+
+}  // namespace weft
