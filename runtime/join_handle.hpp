@@ -52,8 +52,9 @@ class join_handle {
   auto operator co_await() & noexcept { return awaiter{{}, checked()}; }
   auto operator co_await() && noexcept { return awaiter{{}, checked()}; }
 
-  // For when_all and friends: the header, without giving up the reference.
+  // For the runtime's combinators: the header, and taking over its reference.
   detail::task_header* header() const noexcept { return h_; }
+  detail::task_header* release_header() noexcept { return std::exchange(h_, nullptr); }
 
  private:
   detail::task_header* checked() const noexcept { return h_; }

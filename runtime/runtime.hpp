@@ -24,7 +24,11 @@
 #include <runtime/join_handle.hpp>
 #include <runtime/spawn.hpp>
 #include <runtime/task.hpp>
+#include <runtime/task_group.hpp>
 #include <runtime/time.hpp>
+#include <runtime/timeout.hpp>
+#include <runtime/when_all.hpp>
+#include <runtime/when_any.hpp>
 #include <runtime/yield.hpp>
 
 namespace weft {

@@ -42,7 +42,8 @@ struct initial_awaiter {
   bool await_ready() noexcept { return false; }
   void await_suspend(std::coroutine_handle<>) noexcept {}
   void await_resume() const {
-    if (promise->is_root_ && promise->root_->is_cancelled()) throw cancelled{};
+    if (promise->is_root_ && promise->cancel_at_start_ && promise->root_->is_cancelled())
+      throw cancelled{};
   }
 };
 

@@ -42,6 +42,7 @@ class promise_base {
 
   task_header* root_ = nullptr;            // set at spawn, or inherited when awaited
   bool is_root_ = false;                   // this coroutine is the spawned task itself
+  bool cancel_at_start_ = true;            // aborted before its first poll: fail at once
   std::coroutine_handle<> continuation_;  // the coroutine awaiting us inline
 };
 

@@ -91,6 +91,13 @@ bool scheduler::work_visible() const noexcept {
 }
 
 void scheduler::complete(task_header* t) noexcept {
+  // While held, the task stays `running` (so nobody polls it) until the last
+  // holder calls finish_completion.
+  if (t->completion_holds.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  finish_completion(t);
+}
+
+void scheduler::finish_completion(task_header* t) noexcept {
   // running -> complete. release: the result in the frame is published.
   t->state.fetch_xor(state::running | state::complete, std::memory_order_acq_rel);
   owned_.remove(t);

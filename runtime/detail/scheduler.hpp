@@ -142,8 +142,11 @@ class scheduler {
   void spawn(task_header* t) noexcept;
   // Makes a woken task runnable (called by wake with the notified bit won).
   void schedule(task_header* t, bool to_back) noexcept;
-  // A task's coroutine returned: record it, wake the joiner, drop our ref.
+  // A task's coroutine returned. Completes it unless task_group children it
+  // orphaned still run (then the last of them completes it).
   void complete(task_header* t) noexcept;
+  // Record the end, wake the joiner, drop the scheduler's reference.
+  void finish_completion(task_header* t) noexcept;
   // Called by whoever pushed to a shared queue.
   void notify_parked() noexcept;
   bool work_visible() const noexcept;

@@ -65,6 +65,11 @@ struct alignas(16) task_header {
   std::coroutine_handle<> resume_point;  // what the next poll resumes
   std::coroutine_handle<> frame;         // the spawned coroutine; null if never spawned
   std::atomic<task_header*> joiner{nullptr};  // task awaiting our end, or joined_marker
+  // Completion waits until this drops to zero: one for the task's own body,
+  // one for each child of a task_group that was destroyed before its
+  // children ended (structured concurrency: no task outlives its parent's
+  // completion). acq_rel: the last one to leave sees everything the others did.
+  std::atomic<std::uint32_t> completion_holds{1};
   cancel_hook* hook = nullptr;   // owned by whoever holds `running`
   context_map* context = nullptr;  // context_var values (copy-on-write, shared)
   scheduler* sched = nullptr;
@@ -85,5 +90,7 @@ void wake(task_header* t) noexcept;          // make a suspended task runnable
 void abort_task(task_header* t) noexcept;    // request cancellation
 void drop_ref(task_header* t) noexcept;      // release a join handle's or the scheduler's ref
 void release_after_poll(task_header* t) noexcept;  // end an exclusive claim (poll or abort)
+void hold_completion(task_header* t, std::uint32_t n) noexcept;  // delay t's completion
+void release_completion_hold(task_header* t) noexcept;           // maybe complete t now
 
 }  // namespace weft::detail

@@ -53,6 +53,14 @@ void abort_task(task_header* t) noexcept {
   release_after_poll(t);
 }
 
+void hold_completion(task_header* t, std::uint32_t n) noexcept {
+  t->completion_holds.fetch_add(n, std::memory_order_relaxed);  // the holder runs inside t's poll
+}
+
+void release_completion_hold(task_header* t) noexcept {
+  if (t->completion_holds.fetch_sub(1, std::memory_order_acq_rel) == 1) t->sched->finish_completion(t);
+}
+
 void drop_ref(task_header* t) noexcept {
   if (t->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   if (t->frame_gone) {

@@ -1,0 +1,129 @@
+// weft::task_group: asyncio.TaskGroup, a nursery. Children spawned through
+// the group run concurrently (on any worker); join() waits for all of them.
+//
+//   weft::task_group group;
+//   group.spawn(fetch(a));
+//   group.spawn(fetch(b));
+//   co_await group.join();     // rethrows the first failure
+//
+// Failure: the first child to throw (other than with weft::cancelled) aborts
+// the others; join() waits for them all and rethrows that exception.
+// Children's results are not collected: write them where the caller wants
+// them (their join_handles are the group's). spawn() after a failure starts
+// the child already aborted.
+// Cancellation: aborting the task that awaits join() aborts every child and
+// waits for them; join() then throws weft::cancelled.
+// Destruction: destroying a group whose children still run (an exception
+// unwound past it, or join() was never awaited) aborts them, and the task
+// that owned the group does not complete until they have ended: no child
+// outlives its parent's completion, and nobody joining the parent sees it
+// finish early. Thread safety: use a group from one task at a time.
+#pragma once
+
+#include <atomic>
+#include <coroutine>
+#include <cstddef>
+#include <exception>
+#include <source_location>
+#include <vector>
+
+#include <runtime/detail/promise_base.hpp>
+#include <runtime/detail/spinlock.hpp>
+#include <runtime/spawn.hpp>
+
+namespace weft {
+
+namespace detail {
+
+struct group_state {
+  std::atomic<std::uint32_t> refs{1};  // the group and every child's frame
+  spinlock lock;
+  std::vector<task_header*> children;  // join references to the running children
+  std::size_t running = 0;
+  std::exception_ptr first_error;
+  bool failed = false;
+  task_header* waiter = nullptr;         // the task in join()
+  task_header* orphan_parent = nullptr;  // set when the group died with children running
+
+  void child_done(task_header* self, std::exception_ptr error) noexcept;
+  void abort_children_locked() noexcept;
+};
+
+void retain(group_state* s) noexcept;
+void release(group_state* s) noexcept;
+
+// Keeps the state alive from a child's frame, however that frame ends.
+class group_ref {
+ public:
+  explicit group_ref(group_state* s) noexcept : s_(s) { retain(s); }
+  group_ref(group_ref&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+  group_ref(const group_ref&) = delete;
+  ~group_ref() {
+    if (s_) release(s_);
+  }
+  group_state* operator->() const noexcept { return s_; }
+
+ private:
+  group_state* s_;
+};
+
+task_header* current_task() noexcept;
+
+template <class T>
+task<void> group_child_body(task<T> work, group_ref state) {
+  std::exception_ptr error;
+  try {
+    (void)co_await std::move(work);
+  } catch (...) {
+    error = std::current_exception();
+  }
+  state->child_done(current_task(), std::move(error));
+}
+
+struct group_join_awaiter : cancel_hook {
+  group_state* state;
+  task_header* task = nullptr;
+  bool parent_cancelled = false;
+  bool await_ready() const noexcept { return false; }
+  template <class P>
+  bool await_suspend(std::coroutine_handle<P> h) noexcept {
+    return suspend(running_task(h), h);
+  }
+  void await_resume() noexcept {
+    if (task) task->hook = nullptr;
+  }
+  bool suspend(task_header* t, std::coroutine_handle<> h) noexcept;
+  static void on_cancel(cancel_hook* hook) noexcept;
+};
+
+void spawn_group_child(group_state* s, task<void> child, const spawn_options& opts,
+                       const std::source_location& where);
+
+}  // namespace detail
+
+class task_group {
+ public:
+  task_group();
+  ~task_group();
+  task_group(const task_group&) = delete;
+  task_group& operator=(const task_group&) = delete;
+
+  template <class T>
+  void spawn(task<T> t, spawn_options opts = {},
+             std::source_location where = std::source_location::current()) {
+    auto child = detail::group_child_body(std::move(t), detail::group_ref(state_)).release();
+    child.promise().cancel_at_start_ = false;  // its end must always be reported
+    detail::spawn_group_child(state_, task<void>(child), opts, where);
+  }
+
+  // Waits for every child; rethrows the first failure (see above).
+  task<void> join();
+  // Aborts every running child.
+  void cancel() noexcept;
+  std::size_t running() const noexcept;
+
+ private:
+  detail::group_state* state_;
+};
+
+}  // namespace weft

@@ -1,0 +1,58 @@
+// weft::timeout(duration, awaitable): the awaitable's result if it finishes
+// within the duration; otherwise the work is aborted, waited for (so buffers
+// it uses stay valid), and weft::timed_out is thrown. Accepts any awaitable:
+// a task, a join handle, a channel operation, a socket read.
+//
+// The work runs as a child task (possibly on another worker) racing a timer.
+// If it finished with a value even though the deadline passed while it was
+// being aborted, the value is returned: completed work is never thrown away.
+// Cancellation: aborting the awaiting task aborts the work and throws
+// weft::cancelled once it has ended.
+#pragma once
+
+#include <chrono>
+#include <utility>
+
+#include <runtime/detail/child_group.hpp>
+#include <runtime/time.hpp>
+
+namespace weft {
+
+namespace detail {
+
+template <class Aw>
+task<await_result_t<Aw>> timeout_impl(clock::time_point deadline, Aw aw) {
+  using R = await_result_t<Aw>;
+  child_group group;
+  child_slot<R> work;
+  child_slot<void> timer;
+  work.index = 0;
+  timer.index = 1;
+  group.adopt(spawn(run_child(std::move(aw), &work, &group)));
+  group.adopt(spawn(run_child(sleep_until(deadline), &timer, &group)));
+  co_await group.wait_change(0);
+  group.abort_all();
+  co_await group.wait_all();
+  if (work.value) {
+    if constexpr (std::is_void_v<R>) co_return;
+    else co_return std::move(*work.value);
+  }
+  if (!is_cancellation(work.error)) std::rethrow_exception(work.error);
+  if (group.first_finished() == 1 && timer.value) throw timed_out{};
+  throw cancelled{};
+}
+
+}  // namespace detail
+
+template <class Rep, class Period, class Aw>
+[[nodiscard]] auto timeout(std::chrono::duration<Rep, Period> d, Aw&& aw) {
+  return detail::timeout_impl(clock::now() + std::chrono::duration_cast<clock::duration>(d),
+                              std::decay_t<Aw>(std::forward<Aw>(aw)));
+}
+
+template <class Aw>
+[[nodiscard]] auto timeout_at(clock::time_point deadline, Aw&& aw) {
+  return detail::timeout_impl(deadline, std::decay_t<Aw>(std::forward<Aw>(aw)));
+}
+
+}  // namespace weft

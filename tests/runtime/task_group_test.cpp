@@ -1,0 +1,104 @@
+#include <doctest/doctest.h>
+
+#include <stdexcept>
+
+#include <runtime/runtime.hpp>
+#include <tests/support/test_runtime.hpp>
+
+using namespace std::chrono_literals;
+using weft_test::alive_counter;
+using weft_test::workers;
+
+namespace {
+weft::task<void> add_after(std::atomic<int>& sum, int v, std::chrono::milliseconds d) {
+  co_await weft::sleep_for(d);
+  sum += v;
+}
+weft::task<void> sleep_long(std::atomic<int>& alive) {
+  alive_counter guard(alive);
+  co_await weft::sleep_for(1h);
+}
+weft::task<void> fail_soon() {
+  co_await weft::sleep_for(2ms);
+  throw std::runtime_error("group child failed");
+}
+}  // namespace
+
+TEST_SUITE("runtime/task_group") {
+  TEST_CASE("join waits for every child") {
+    weft::runtime rt{workers(2)};
+    std::atomic<int> sum{0};
+    rt.block_on([&]() -> weft::task<void> {
+      weft::task_group group;
+      for (int i = 1; i <= 100; ++i) group.spawn(add_after(sum, i, std::chrono::milliseconds(i % 5)));
+      co_await group.join();
+      CHECK(sum == 5050);
+      CHECK(group.running() == 0);
+      group.spawn(add_after(sum, 1, 1ms));  // reusable after a join
+      co_await group.join();
+      CHECK(sum == 5051);
+    }());
+  }
+
+  TEST_CASE("the first failure cancels the siblings and join rethrows it") {
+    weft::runtime rt{workers(2)};
+    std::atomic<int> alive{0};
+    rt.block_on([&]() -> weft::task<void> {
+      weft::task_group group;
+      group.spawn(sleep_long(alive));
+      group.spawn(fail_soon());
+      group.spawn(sleep_long(alive));
+      CHECK_THROWS_WITH_AS(co_await group.join(), "group child failed", std::runtime_error);
+      CHECK(alive == 0);
+    }());
+  }
+
+  TEST_CASE("destroying a group with running children cancels them before the owner completes") {
+    weft::runtime rt{workers(2)};
+    std::atomic<int> alive{0};
+    rt.block_on([&]() -> weft::task<void> {
+      auto owner = weft::spawn([](std::atomic<int>& a) -> weft::task<int> {
+        weft::task_group group;
+        for (int i = 0; i < 10; ++i) group.spawn(sleep_long(a));
+        co_await weft::sleep_for(2ms);
+        co_return 7;  // the group dies here with 10 children running
+      }(alive));
+      int v = co_await owner;
+      CHECK(v == 7);
+      CHECK(alive == 0);  // no child outlived its owner's completion
+    }());
+  }
+
+  TEST_CASE("aborting the task in join cancels the children; join throws cancelled") {
+    weft::runtime rt{workers(2)};
+    std::atomic<int> alive{0};
+    rt.block_on([&]() -> weft::task<void> {
+      auto h = weft::spawn([](std::atomic<int>& a) -> weft::task<void> {
+        weft::task_group group;
+        group.spawn(sleep_long(a));
+        group.spawn(sleep_long(a));
+        co_await group.join();
+      }(alive));
+      co_await weft::sleep_for(5ms);
+      h.abort();
+      CHECK_THROWS_AS(co_await h, weft::cancelled);
+      CHECK(alive == 0);
+    }());
+  }
+
+  TEST_CASE("a runtime destroyed while a group runs leaks nothing") {
+    std::atomic<int> alive{0};
+    {
+      weft::runtime rt{workers(2)};
+      rt.spawn([](std::atomic<int>& a) -> weft::task<void> {
+        weft::task_group group;
+        for (int i = 0; i < 50; ++i) group.spawn(sleep_long(a));
+        co_await group.join();
+      }(alive));
+      auto t0 = std::chrono::steady_clock::now();
+      while (alive < 50 && weft_test::ms_since(t0) < 5s) std::this_thread::sleep_for(1ms);
+      CHECK(alive == 50);
+    }
+    CHECK(alive == 0);
+  }
+}

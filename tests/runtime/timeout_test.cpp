@@ -1,0 +1,71 @@
+#include <doctest/doctest.h>
+
+#include <runtime/runtime.hpp>
+#include <tests/support/test_runtime.hpp>
+
+using namespace std::chrono_literals;
+using weft_test::alive_counter;
+using weft_test::workers;
+
+namespace {
+weft::task<int> value_after(int v, std::chrono::milliseconds d, std::atomic<int>* alive = nullptr) {
+  std::optional<alive_counter> guard;
+  if (alive) guard.emplace(*alive);
+  co_await weft::sleep_for(d);
+  co_return v;
+}
+}  // namespace
+
+TEST_SUITE("runtime/timeout") {
+  TEST_CASE("returns the value when the work finishes in time") {
+    weft::runtime rt{workers(2)};
+    int v = rt.block_on([]() -> weft::task<int> {
+      co_return co_await weft::timeout(1s, value_after(42, 1ms));
+    }());
+    CHECK(v == 42);
+  }
+
+  TEST_CASE("throws timed_out after cancelling and awaiting the work") {
+    weft::runtime rt{workers(2)};
+    std::atomic<int> alive{0};
+    auto t0 = std::chrono::steady_clock::now();
+    rt.block_on([&]() -> weft::task<void> {
+      CHECK_THROWS_AS((void)co_await weft::timeout(20ms, value_after(1, 1h, &alive)), weft::timed_out);
+      CHECK(alive == 0);
+    }());
+    auto took = weft_test::ms_since(t0);
+    CHECK(took >= 20ms);
+    CHECK(took < 1s);
+  }
+
+  TEST_CASE("accepts any awaitable: a sleep, a join handle") {
+    weft::runtime rt{workers(1)};
+    rt.block_on([]() -> weft::task<void> {
+      co_await weft::timeout(1s, weft::sleep_for(1ms));
+      auto h = weft::spawn(value_after(5, 1ms));
+      CHECK(co_await weft::timeout(1s, std::move(h)) == 5);
+      auto slow = weft::spawn(value_after(6, 1h));
+      CHECK_THROWS_AS((void)co_await weft::timeout(5ms, std::move(slow)), weft::timed_out);
+    }());
+  }
+
+  TEST_CASE("the work's own exception passes through") {
+    weft::runtime rt{workers(1)};
+    CHECK_THROWS_AS(rt.block_on([]() -> weft::task<void> {
+      co_await weft::timeout(1s, []() -> weft::task<void> {
+        throw std::out_of_range("inner");
+        co_return;
+      }());
+    }()), std::out_of_range);
+  }
+
+  TEST_CASE("aborting the task in a timeout throws cancelled, not timed_out") {
+    weft::runtime rt{workers(2)};
+    rt.block_on([]() -> weft::task<void> {
+      auto h = weft::spawn([]() -> weft::task<int> { co_return co_await weft::timeout(1h, value_after(1, 1h)); }());
+      co_await weft::sleep_for(5ms);
+      h.abort();
+      CHECK_THROWS_AS(co_await h, weft::cancelled);
+    }());
+  }
+}
