@@ -61,8 +61,11 @@ class task_promise_common : public promise_base {
   }
 
  protected:
+  // Moves the exception out: the frame keeps no second reference, so the
+  // thread that rethrows it is its only owner (libstdc++'s exception refcount
+  // is invisible to ThreadSanitizer, and one owner needs no ordering anyway).
   void rethrow_if_failed() {
-    if (error_) std::rethrow_exception(error_);
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
   }
   std::exception_ptr error_;
 };

@@ -100,9 +100,12 @@ task_header* worker::next_task() noexcept {
 }
 
 task_header* worker::steal_work() noexcept {
+  // Become a searcher even with no peer to steal from: the last searcher to
+  // park re-checks every queue, which is what closes the race with a
+  // notifier that saw this worker awake and so woke nobody.
+  if (!searching_ && sched_.idle().try_become_searcher()) searching_ = true;
   std::size_t n = sched_.worker_count();
   if (n > 1) {
-    if (!searching_ && sched_.idle().try_become_searcher()) searching_ = true;
     if (searching_) {
       std::size_t start = next_random() % n;
       for (std::size_t i = 0; i < n; ++i) {
