@@ -37,6 +37,8 @@ class blocking_awaitable : blocking_job, cancel_hook {
       return false;
     }
     task_->resume_point = h;
+    task_->wait_kind = wait_kind::blocking;
+    task_id = task_->id;
     run = &run_job;
     cancel_hook::fire = &on_cancel;
     task_->hook = static_cast<cancel_hook*>(this);

@@ -34,6 +34,14 @@ struct runtime_config {
   // being idle for blocking_keep_alive.
   std::size_t max_blocking_threads = 512;
   std::chrono::milliseconds blocking_keep_alive{10000};
+  // Record a trace to this file (see runtime/trace/FORMAT.md and
+  // tools/weft-trace). Empty: the WEFT_TRACE environment variable, if set.
+  std::string trace_path;
+  // Flight recorder: keep only the last this-many seconds of trace in memory
+  // and write them on runtime::dump_trace() or SIGUSR2 (to
+  // "<trace_path>.<unix time>.wtrace"). 0: the WEFT_TRACE_FLIGHT environment
+  // variable if set, else stream the whole trace to trace_path.
+  std::chrono::seconds trace_flight_recorder{0};
 };
 
 }  // namespace weft

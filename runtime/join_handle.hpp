@@ -75,6 +75,7 @@ class join_handle {
         return false;
       }
       me->resume_point = h;
+      me->wait_kind = detail::wait_kind::join;
       fire = &on_cancel;
       me->hook = this;
       detail::task_header* expected = nullptr;

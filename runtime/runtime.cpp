@@ -83,6 +83,8 @@ task<void> runtime::block_on_root(task<void> t, detail::thread_blocker& done,
   done.signal();
 }
 
+bool runtime::dump_trace(const std::string& path) { return sched_->dump_trace(path); }
+
 std::size_t runtime::worker_count() const noexcept { return sched_->worker_count(); }
 
 runtime_metrics runtime::metrics() const {

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <source_location>
+#include <string>
 #include <vector>
 
 #include <runtime/blocking.hpp>
@@ -110,6 +111,10 @@ class runtime {
 
   std::size_t worker_count() const noexcept;
   runtime_metrics metrics() const;
+  // Flight-recorder mode (runtime_config::trace_flight_recorder): writes the
+  // last seconds of trace to `path`. Returns false when not flight-recording
+  // or the file cannot be written.
+  bool dump_trace(const std::string& path);
 
  private:
   static void check_block_on_allowed();

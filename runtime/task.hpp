@@ -30,6 +30,7 @@ struct final_awaiter {
     promise_base& p = h.promise();
     if (p.continuation_) return p.continuation_;
     p.root_->finished = true;
+    p.root_->threw = h.promise().failed();
     return std::noop_coroutine();
   }
   void await_resume() noexcept {}
@@ -54,6 +55,7 @@ class task_promise_common : public promise_base {
   initial_awaiter initial_suspend() noexcept { return {this}; }
   final_awaiter final_suspend() noexcept { return {}; }
   void unhandled_exception() noexcept { error_ = std::current_exception(); }
+  bool failed() const noexcept { return error_ != nullptr; }
 
   ~task_promise_common() {
     // A spawned task's exception that no join observed is reported, not lost.

@@ -53,6 +53,7 @@ bool group_join_awaiter::suspend(task_header* t, std::coroutine_handle<> h) noex
   std::lock_guard guard(state->lock);
   if (state->running == 0) return false;
   t->resume_point = h;
+  t->wait_kind = wait_kind::join;
   state->waiter = t;
   if (t->is_cancelled()) {
     parent_cancelled = true;

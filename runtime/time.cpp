@@ -43,6 +43,7 @@ bool sleep_awaitable::start(task_header* t, std::coroutine_handle<> h) {
     // Out of budget: complete, but let others run first.
     yielded_ = true;
     t->resume_point = h;
+    t->wait_kind = wait_kind::yield;
     wake(t);
     return true;
   }
@@ -51,6 +52,7 @@ bool sleep_awaitable::start(task_header* t, std::coroutine_handle<> h) {
   new (timer_) timer_type(w->io().get_executor(), deadline_);
   armed_ = true;
   t->resume_point = h;
+  t->wait_kind = wait_kind::timer;
   fire = &on_cancel;
   t->hook = this;
   timer_of(timer_).async_wait(sleep_handler{this});
@@ -67,6 +69,10 @@ void sleep_awaitable::on_cancel(cancel_hook* hook) noexcept {
 
 void sleep_awaitable::on_fire(sleep_awaitable* self, bool aborted) noexcept {
   if (aborted) self->cancelled_ = true;
+#if WEFT_TRACING
+  if (self->task_->sched->tracer()) [[unlikely]]
+    self->task_->sched->trace_event(trace::event::timer_fire, aborted ? 1 : 0, 0, 0, self->task_->id, 0);
+#endif
   wake(self->task_);
 }
 

@@ -18,6 +18,7 @@ struct yield_awaitable {
     task = running_task(h);
     if (task->is_cancelled()) return false;
     task->resume_point = h;
+    task->wait_kind = wait_kind::yield;
     wake(task);  // we hold `running`: the poller requeues us at poll end
     return true;
   }

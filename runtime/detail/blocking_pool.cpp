@@ -1,6 +1,7 @@
 #include <runtime/detail/blocking_pool.hpp>
 
 #include <pthread.h>
+#include <unistd.h>
 
 #include <thread>
 
@@ -88,6 +89,15 @@ std::size_t blocking_pool::idle_threads() const noexcept {
 void blocking_pool::thread_main(std::shared_ptr<shared> s) noexcept {
   pthread_setname_np(pthread_self(), "weft-blocking");
   set_current(s->sched, nullptr);  // weft::spawn works from blocking code
+  trace::buffer* tb = nullptr;
+#if WEFT_TRACING
+  if (trace::tracer* tr = s->sched->tracer()) {
+    tb = &tr->new_blocking_buffer();
+    set_current_blocking_trace(tb);
+    tb->emit(trace::event::thread_info, std::uint8_t(trace::thread_kind::blocking), tb->index(), 0,
+             std::uint64_t(::gettid()), 0);
+  }
+#endif
   std::unique_lock lock(s->mutex);
   for (;;) {
     if (blocking_job* job = s->head) {
@@ -95,7 +105,10 @@ void blocking_pool::thread_main(std::shared_ptr<shared> s) noexcept {
       if (!s->head) s->tail = nullptr;
       --s->queued;
       lock.unlock();
+      std::uint64_t task_id = job->task_id;  // the job is gone once it ran
+      if (tb) tb->emit(trace::event::blocking_begin, 0, 0, 0, task_id, 0);
       job->run(job);
+      if (tb) tb->emit(trace::event::blocking_end, 0, 0, 0, task_id, 0);
       lock.lock();
       continue;
     }
@@ -104,6 +117,10 @@ void blocking_pool::thread_main(std::shared_ptr<shared> s) noexcept {
     bool woke = s->work.wait_for(lock, s->keep_alive, [&] { return s->head || s->closed; });
     --s->idle;
     if (!woke) break;  // idle for the whole keep-alive: leave
+  }
+  if (tb) {
+    tb->flush();
+    set_current_blocking_trace(nullptr);
   }
   --s->threads;
   if (s->threads == 0) s->all_gone.notify_all();

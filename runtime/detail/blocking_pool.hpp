@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <condition_variable>
 #include <cstddef>
 #include <memory>
@@ -16,6 +17,7 @@ class scheduler;
 struct blocking_job {
   blocking_job* next = nullptr;
   void (*run)(blocking_job*) noexcept = nullptr;
+  std::uint64_t task_id = 0;  // for the tracer
 };
 
 class blocking_pool {

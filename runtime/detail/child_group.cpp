@@ -45,6 +45,7 @@ bool child_group::suspend_for_change(change_awaiter& a, task_header* t,
   std::unique_lock lock(lock_);
   if (finished_ > a.seen) return false;
   t->resume_point = h;
+  t->wait_kind = wait_kind::join;
   waiter_ = t;
   lock.unlock();
   if (t->is_cancelled()) {

@@ -9,6 +9,7 @@ namespace {
 thread_local scheduler* tls_scheduler = nullptr;
 thread_local worker* tls_worker = nullptr;
 thread_local task_header* tls_task = nullptr;
+thread_local trace::buffer* tls_blocking_trace = nullptr;
 thread_local std::uint64_t tls_next_id = 0;
 thread_local std::uint64_t tls_id_limit = 0;
 std::atomic<std::uint64_t> id_blocks{1};
@@ -23,6 +24,9 @@ void set_current(scheduler* s, worker* w) noexcept {
 }
 task_header* current_task() noexcept { return tls_task; }
 void set_current_task(task_header* t) noexcept { tls_task = t; }
+
+trace::buffer* current_blocking_trace() noexcept { return tls_blocking_trace; }
+void set_current_blocking_trace(trace::buffer* b) noexcept { tls_blocking_trace = b; }
 
 // Task ids come in per-thread blocks so that spawning never contends on one
 // counter; relaxed is enough, only uniqueness matters.

@@ -29,6 +29,11 @@ runtime_config resolve(runtime_config cfg) {
   if (cfg.budget == 0) cfg.budget = 1;
   if (cfg.max_blocking_threads == 0) cfg.max_blocking_threads = 1;
   if (cfg.reactor_rescue_after.count() <= 0) cfg.reactor_rescue_after = std::chrono::microseconds(100);
+  cfg.trace_path = trace::trace_path_from(cfg.trace_path);
+  if (cfg.trace_flight_recorder.count() <= 0) {
+    if (const char* env = std::getenv("WEFT_TRACE_FLIGHT"); env && *env)
+      cfg.trace_flight_recorder = std::chrono::seconds(std::max(0L, std::strtol(env, nullptr, 10)));
+  }
   return cfg;
 }
 
@@ -36,6 +41,15 @@ runtime_config resolve(runtime_config cfg) {
 
 scheduler::scheduler(const runtime_config& cfg)
     : cfg_(resolve(cfg)), idle_(cfg_.worker_threads), owned_(cfg_.worker_threads) {
+#if WEFT_TRACING
+  if (!cfg_.trace_path.empty() || cfg_.trace_flight_recorder.count() > 0) {
+    trace::tracer_options opts;
+    opts.path = cfg_.trace_path;
+    opts.flight_window = cfg_.trace_flight_recorder;
+    opts.workers = cfg_.worker_threads;
+    tracer_ = std::make_unique<trace::tracer>(std::move(opts));
+  }
+#endif
   blocking_ = std::make_unique<blocking_pool>(*this, cfg_.max_blocking_threads,
                                               cfg_.blocking_keep_alive);
   workers_.reserve(cfg_.worker_threads);
@@ -50,6 +64,7 @@ scheduler::~scheduler() {
   for (auto& w : workers_) w->join();
   blocking_->shutdown();
   destroy_remaining_tasks();
+  if (tracer_) tracer_->stop();
   workers_.clear();  // io_contexts go last: their unrun handlers are destroyed
 }
 
@@ -63,6 +78,21 @@ void scheduler::spawn(task_header* t) noexcept {
     t->context = retain_context(thread_context());
   }
   t->state.store(state::notified, std::memory_order_relaxed);
+#if WEFT_TRACING
+  if (tracer_) [[unlikely]] {
+    std::uint64_t parent = t->parent_id;
+    auto record = [&](trace::buffer& b) {
+      std::uint32_t site = b.site_id(t->site.name, t->site.where);
+      b.emit(trace::event::spawn, 0, 0, site, t->id, parent);
+    };
+    if (worker* w = current_worker(); w && w->trace_buffer() && current_scheduler() == this)
+      record(*w->trace_buffer());
+    else if (trace::buffer* b = current_blocking_trace())
+      record(*b);
+    else
+      tracer_->with_shared(record);
+  }
+#endif
   owned_.insert(t);
   spawned_.fetch_add(1, std::memory_order_relaxed);
   schedule(t, false);
@@ -77,6 +107,28 @@ void scheduler::schedule(task_header* t, bool to_back) noexcept {
   inject_.push(t);
   notify_parked();
 }
+
+void scheduler::trace_event(trace::event e, std::uint8_t a8, std::uint16_t a16, std::uint32_t a32,
+                            std::uint64_t x, std::uint64_t y) noexcept {
+  if (!tracer_) return;
+  if (worker* w = current_worker(); w && current_scheduler() == this && w->trace_buffer())
+    w->trace_buffer()->emit(e, a8, a16, a32, x, y);
+  else if (trace::buffer* b = current_blocking_trace())
+    b->emit(e, a8, a16, a32, x, y);
+  else
+    tracer_->with_shared([&](trace::buffer& b) { b.emit(e, a8, a16, a32, x, y); });
+}
+
+void scheduler::trace_wake(task_header* t) noexcept {
+  task_header* waker = current_task();
+  worker* w = current_worker();
+  bool on_worker = w && current_scheduler() == this;
+  std::uint8_t from = !on_worker ? 1 : (w->index() == t->last_worker ? 0 : 2);
+  trace_event(trace::event::wake, from, on_worker ? std::uint16_t(w->index()) : 0xffff, 0, t->id,
+              waker ? waker->id : 0);
+}
+
+bool scheduler::dump_trace(const std::string& path) { return tracer_ && tracer_->dump(path); }
 
 void scheduler::notify_parked() noexcept {
   std::size_t w = idle_.worker_to_notify();

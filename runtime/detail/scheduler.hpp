@@ -57,6 +57,7 @@
 #include <runtime/detail/local_queue.hpp>
 #include <runtime/detail/owned_tasks.hpp>
 #include <runtime/detail/task_header.hpp>
+#include <runtime/trace/tracer.hpp>
 
 namespace weft::detail {
 
@@ -105,15 +106,18 @@ class worker {
   // True while parked inside its own io_context (its reactor is served).
   std::atomic<bool> parked{false};
 
+  trace::buffer* trace_buffer() const noexcept { return trace_; }
+
  private:
   void run() noexcept;
-  task_header* next_task() noexcept;
+  task_header* next_task(trace::poll_source& source) noexcept;
   task_header* steal_work() noexcept;
-  void run_task(task_header* t) noexcept;
-  void poll(task_header* t) noexcept;
+  void run_task(task_header* t, trace::poll_source source) noexcept;
+  void poll(task_header* t, trace::poll_source source) noexcept;
   bool poll_io() noexcept;
   void park() noexcept;
-  void rescue_stuck_peers() noexcept;
+  worker* find_stuck_peer() noexcept;
+  void rescue(worker& peer) noexcept;
   void stop_searching() noexcept;
   std::uint32_t next_random() noexcept;
 
@@ -126,8 +130,12 @@ class worker {
   std::uint32_t tick_ = 0;
   std::uint32_t rng_;
   bool searching_ = false;
+  bool consume_wake() noexcept;
+
+  std::atomic<bool> wake_requested_{false};  // set by unpark(), with io_.stop()
   std::vector<std::uint64_t> seen_progress_;
   worker_counters counters_;
+  trace::buffer* trace_ = nullptr;  // this worker's trace buffer, null when not tracing
   std::thread thread_;
 };
 
@@ -163,10 +171,19 @@ class scheduler {
   // The io_context to home a new socket on: round robin over the workers.
   boost::asio::io_context& next_io() noexcept;
 
+  // Tracing (null when off). trace_event records from any thread into the
+  // calling thread's buffer (a worker's, a blocking thread's, or the shared one).
+  trace::tracer* tracer() const noexcept { return tracer_.get(); }
+  void trace_event(trace::event e, std::uint8_t a8, std::uint16_t a16, std::uint32_t a32,
+                   std::uint64_t x, std::uint64_t y) noexcept;
+  void trace_wake(task_header* t) noexcept;
+  bool dump_trace(const std::string& path);
+
  private:
   void destroy_remaining_tasks() noexcept;
 
   runtime_config cfg_;
+  std::unique_ptr<trace::tracer> tracer_;
   inject_queue inject_;
   idle_set idle_;
   owned_tasks owned_;
@@ -185,5 +202,8 @@ void set_current(scheduler* s, worker* w) noexcept;
 task_header* current_task() noexcept;
 void set_current_task(task_header* t) noexcept;
 std::uint64_t next_task_id() noexcept;
+// The trace buffer of the current blocking-pool thread, if it has one.
+trace::buffer* current_blocking_trace() noexcept;
+void set_current_blocking_trace(trace::buffer* b) noexcept;
 
 }  // namespace weft::detail

@@ -58,6 +58,9 @@ struct alignas(16) task_header {
   bool finished = false;         // set by final_suspend, read by the poller
   bool frame_gone = false;       // the coroutine frame was destroyed already
   bool result_taken = false;     // a joiner took the result (or the exception)
+  bool threw = false;            // finished with an exception (for the tracer)
+  std::uint8_t wait_kind = 0;    // what the task is suspended on (wait_kind), for the tracer
+  std::uint16_t last_worker = 0xffff;  // where it was last polled, for the tracer
   std::uint32_t alloc_size = 0;  // bytes of the block holding header and frame
   task_header* next = nullptr;   // intrusive link: inject queue
   task_header* owned_prev = nullptr;  // intrusive links: the scheduler's list
@@ -82,6 +85,13 @@ struct alignas(16) task_header {
   }
 };
 
+// What a suspended task waits on; awaitables set task_header::wait_kind when
+// they suspend, the tracer reports it (see runtime/trace/FORMAT.md).
+namespace wait_kind {
+inline constexpr std::uint8_t other = 0, timer = 1, channel = 2, sync = 3, net_read = 4,
+                              net_write = 5, net_accept = 6, join = 7, blocking = 8, yield = 9;
+}
+
 inline constexpr std::size_t header_size = sizeof(task_header);
 static_assert(header_size % 16 == 0);
 
@@ -89,7 +99,7 @@ static_assert(header_size % 16 == 0);
 void wake(task_header* t) noexcept;          // make a suspended task runnable
 void abort_task(task_header* t) noexcept;    // request cancellation
 void drop_ref(task_header* t) noexcept;      // release a join handle's or the scheduler's ref
-void release_after_poll(task_header* t) noexcept;  // end an exclusive claim (poll or abort)
+bool release_after_poll(task_header* t) noexcept;  // end an exclusive claim; true if requeued
 void hold_completion(task_header* t, std::uint32_t n) noexcept;  // delay t's completion
 void release_completion_hold(task_header* t) noexcept;           // maybe complete t now
 

@@ -13,10 +13,14 @@ void wake(task_header* t) noexcept {
   // acq_rel: publish what the waker wrote (a result, a message) to the poller.
   std::uint32_t prev = t->state.fetch_or(state::notified, std::memory_order_acq_rel);
   if (prev & (state::notified | state::running | state::complete)) return;
+#if WEFT_TRACING
+  if (t->sched->tracer()) [[unlikely]]
+    t->sched->trace_wake(t);
+#endif
   t->sched->schedule(t, false);
 }
 
-void release_after_poll(task_header* t) noexcept {
+bool release_after_poll(task_header* t) noexcept {
   std::uint32_t s = t->state.load(std::memory_order_acquire);
   for (;;) {
     if ((s & state::cancelled) && t->hook) {
@@ -30,7 +34,9 @@ void release_after_poll(task_header* t) noexcept {
                                        std::memory_order_acquire))
       break;
   }
-  if (s & state::notified) t->sched->schedule(t, true);
+  if (!(s & state::notified)) return false;
+  t->sched->schedule(t, true);
+  return true;
 }
 
 void abort_task(task_header* t) noexcept {

@@ -1,6 +1,7 @@
 // The worker loop. See scheduler.hpp for the overview.
 #include <pthread.h>
 #include <sched.h>
+#include <unistd.h>
 
 #include <boost/asio/post.hpp>
 #include <fmt/format.h>
@@ -16,7 +17,24 @@ worker::worker(scheduler& s, std::size_t index)
       rng_(std::uint32_t(0x9e3779b9u * (index + 1))),
       seen_progress_(s.config().worker_threads, 0) {
   guard_.emplace(io_.get_executor());
+#if WEFT_TRACING
+  if (s.tracer()) trace_ = &s.tracer()->worker_buffer(index);
+#endif
 }
+
+// Every hook is one test of `trace_` when tracing is off; compiled out with
+// -Dtracing=disabled.
+#if WEFT_TRACING
+#define WEFT_TRACE(...)                           \
+  do {                                            \
+    if (trace_) [[unlikely]] trace_->emit(__VA_ARGS__); \
+  } while (0)
+#else
+#define WEFT_TRACE(...) \
+  do {                  \
+  } while (0)
+#endif
+using trace::event;
 
 void worker::start() {
   thread_ = std::thread([this] { run(); });
@@ -27,7 +45,17 @@ void worker::join() {
 }
 
 void worker::unpark() noexcept {
-  boost::asio::post(io_, [] {});
+  // A flag plus stop(), not a posted handler: a peer rescuing our reactor
+  // may run our handlers, and would swallow a posted wake-up. stop() makes
+  // every run of this io_context return until we restart() it ourselves.
+  wake_requested_.store(true, std::memory_order_release);
+  io_.stop();
+}
+
+bool worker::consume_wake() noexcept {
+  if (!wake_requested_.exchange(false, std::memory_order_acquire)) return false;
+  io_.restart();
+  return true;
 }
 
 std::uint32_t worker::next_random() noexcept {
@@ -61,37 +89,49 @@ void worker::run() noexcept {
     CPU_SET(index_ % cores, &set);
     pthread_setaffinity_np(pthread_self(), sizeof set, &set);
   }
+  WEFT_TRACE(event::thread_info, std::uint8_t(trace::thread_kind::worker), std::uint16_t(index_), 0,
+             std::uint64_t(::gettid()), 0);
 
   while (!sched_.shutting_down()) {
     ++tick_;
-    if (tick_ % cfg.event_interval == 0) poll_io();
-    task_header* t = next_task();
+    if (tick_ % cfg.event_interval == 0) {
+      WEFT_TRACE(event::queue_depth, 0, 0, queue_.size(), sched_.inject().size(), 0);
+      poll_io();
+    }
+    trace::poll_source source;
+    task_header* t = next_task(source);
     if (!t) {
       // Dry: let I/O and timers make work, then look at the peers.
       if (poll_io()) continue;
       t = steal_work();
+      source = trace::poll_source::stolen;
     }
     if (t) {
       if (searching_) stop_searching();
-      run_task(t);
+      run_task(t, source);
       continue;
     }
     park();
   }
+  if (trace_) trace_->flush();
   // Tasks left in the LIFO slot or local queue are destroyed by the
   // scheduler through its list of live tasks.
   set_current(nullptr, nullptr);
 }
 
-task_header* worker::next_task() noexcept {
+task_header* worker::next_task(trace::poll_source& source) noexcept {
+  source = trace::poll_source::inject;
   if (tick_ % sched_.config().global_queue_interval == 0) {
     if (task_header* t = sched_.inject().pop()) {
       worker_counters::bump(counters_.inject_pulls);
       return t;
     }
   }
+  source = trace::poll_source::lifo;
   if (lifo_) return std::exchange(lifo_, nullptr);
+  source = trace::poll_source::local;
   if (task_header* t = queue_.pop()) return t;
+  source = trace::poll_source::inject;
   if (task_header* t = sched_.inject().pop()) {
     worker_counters::bump(counters_.inject_pulls);
     return t;
@@ -115,6 +155,7 @@ task_header* worker::steal_work() noexcept {
         if (task_header* t = sched_.worker_at(v).queue().steal_into(queue_, &count)) {
           worker_counters::bump(counters_.steals);
           worker_counters::bump(counters_.stolen_tasks, count);
+          WEFT_TRACE(event::steal, 0, std::uint16_t(v), count, t->id, 0);
           return t;
         }
       }
@@ -133,8 +174,8 @@ void worker::stop_searching() noexcept {
   if (sched_.idle().stop_searching()) sched_.notify_parked();
 }
 
-void worker::run_task(task_header* t) noexcept {
-  poll(t);
+void worker::run_task(task_header* t, trace::poll_source source) noexcept {
+  poll(t, source);
   const std::uint32_t max_lifo = sched_.config().max_lifo_polls;
   for (std::uint32_t n = 0; lifo_; ++n) {
     if (n == max_lifo || sched_.shutting_down()) {
@@ -144,26 +185,61 @@ void worker::run_task(task_header* t) noexcept {
       return;
     }
     worker_counters::bump(counters_.lifo_polls);
-    poll(std::exchange(lifo_, nullptr));
+    poll(std::exchange(lifo_, nullptr), trace::poll_source::lifo);
   }
 }
 
-void worker::poll(task_header* t) noexcept {
+void worker::poll(task_header* t, trace::poll_source source) noexcept {
   progress.store(progress.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   worker_counters::bump(counters_.polls);
   // notified -> running. acquire: see everything the waker wrote before waking.
   t->state.fetch_xor(state::notified | state::running, std::memory_order_acq_rel);
   t->budget = std::int32_t(sched_.config().budget);
+  t->last_worker = std::uint16_t(index_);
+  WEFT_TRACE(event::poll_begin, std::uint8_t(source), 0, 0, t->id, 0);
   set_current_task(t);
   t->resume_point.resume();
   set_current_task(nullptr);
-  if (t->finished) sched_.complete(t);
-  else release_after_poll(t);
+  if (t->finished) {
+#if WEFT_TRACING
+    if (trace_) [[unlikely]] {
+      auto outcome = !t->threw ? trace::poll_outcome::finished
+                     : t->is_cancelled() ? trace::poll_outcome::cancelled
+                                         : trace::poll_outcome::threw;
+      trace_->emit(event::poll_end, std::uint8_t(outcome), 0, 0, t->id, 0);
+    }
+#endif
+    sched_.complete(t);
+    return;
+  }
+#if WEFT_TRACING
+  if (trace_) [[unlikely]] {
+    std::uint64_t id = t->id;  // t may run elsewhere once released
+    std::uint8_t kind = t->wait_kind;
+    bool requeued = release_after_poll(t);
+    trace_->emit(event::poll_end,
+                 std::uint8_t(requeued ? trace::poll_outcome::yielded : trace::poll_outcome::blocked),
+                 kind, 0, id, 0);
+    return;
+  }
+#endif
+  release_after_poll(t);
 }
 
 bool worker::poll_io() noexcept {
   progress.store(progress.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  // A notifier may have stopped our io_context just after we woke by
+  // ourselves; undo it before polling, or our reactor would go unserved.
+  if (wake_requested_.load(std::memory_order_relaxed)) consume_wake();
   worker_counters::bump(counters_.io_polls);
+#if WEFT_TRACING
+  if (trace_) [[unlikely]] {
+    std::uint64_t t0 = trace_->now();
+    std::size_t n = io_.poll();
+    trace_->emit(event::io_poll, 0, std::uint16_t(index_), std::uint32_t(n), trace_->now() - t0, 0);
+    return lifo_ || !queue_.empty();
+  }
+#endif
   io_.poll();
   return lifo_ || !queue_.empty();
 }
@@ -174,29 +250,62 @@ void worker::park() noexcept {
   if (last_searcher && sched_.work_visible()) {
     // We were the last one looking and there is work: look again rather
     // than leave it to nobody.
-    if (sched_.idle().unpark_self(index_) >= 0) return;
-    searching_ = true;  // a notifier picked us meanwhile
+    if (sched_.idle().unpark_self(index_) < 0) {
+      searching_ = true;  // a notifier picked us meanwhile
+      consume_wake();
+    }
     return;
   }
   worker_counters::bump(counters_.parks);
+  WEFT_TRACE(event::park, 0, 0, 0, 0, 0);
+  if (trace_) trace_->flush();  // an idle worker's events reach the file now
   parked.store(true, std::memory_order_release);
+  auto why = trace::unpark_reason::shutdown;
   const auto rescue_after = sched_.config().reactor_rescue_after;
   const bool has_peers = sched_.worker_count() > 1;
+  worker* stuck = nullptr;  // a peer found inside one poll for a whole interval
   for (;;) {
     if (sched_.shutting_down()) break;
-    bool watch = has_peers && sched_.idle().unparked() > 0;
-    std::size_t ran = watch ? io_.run_one_for(rescue_after) : io_.run_one();
-    if (ran) {
-      io_.poll();
+    if (consume_wake()) {
+      why = trace::unpark_reason::notified;
       break;
     }
-    if (watch) {
-      rescue_stuck_peers();
-      if (lifo_ || !queue_.empty()) break;
+    if (!has_peers || sched_.idle().unparked() == 0) {
+      // Nobody awake to get stuck: sleep until our reactor or a notifier wakes us.
+      if (io_.run_one()) {
+        io_.poll();
+        why = trace::unpark_reason::handler;
+        break;
+      }
+      continue;
     }
+    if (stuck) {
+      // Serve the stuck peer's reactor from here, blocking in it for one
+      // interval so its timers fire on time; wakes land in our queues.
+      rescue(*stuck);
+      if (lifo_ || !queue_.empty()) {
+        why = trace::unpark_reason::watch_timeout;
+        break;
+      }
+      if (io_.poll()) {
+        why = trace::unpark_reason::handler;
+        break;
+      }
+    } else if (io_.run_one_for(rescue_after)) {
+      io_.poll();
+      why = trace::unpark_reason::handler;
+      break;
+    }
+    stuck = find_stuck_peer();
   }
   parked.store(false, std::memory_order_release);
   int before = sched_.idle().unpark_self(index_);
+  if (before < 0) {
+    // A notifier took us off the sleepers: its stop() may still be pending.
+    consume_wake();
+    why = trace::unpark_reason::notified;
+  }
+  WEFT_TRACE(event::unpark, std::uint8_t(why), 0, 0, 0, 0);
   if (before < 0) {
     searching_ = true;  // unparked by a notifier, which counted us as searching
   } else if (before == 0 && has_peers && !sched_.shutting_down()) {
@@ -207,19 +316,35 @@ void worker::park() noexcept {
   }
 }
 
-void worker::rescue_stuck_peers() noexcept {
+worker* worker::find_stuck_peer() noexcept {
+  worker* found = nullptr;
   for (std::size_t i = 0; i < sched_.worker_count(); ++i) {
     if (i == index_) continue;
     worker& peer = sched_.worker_at(i);
     std::uint64_t now = peer.progress.load(std::memory_order_relaxed);
-    if (now == seen_progress_[i] && !peer.parked.load(std::memory_order_acquire)) {
-      // The peer has been inside one poll for a whole interval: serve its
-      // reactor here. Handlers that wake tasks schedule them on this worker.
-      worker_counters::bump(counters_.rescues);
-      peer.io().poll();
-    }
+    // No poll started and no reactor poll since our last look, a whole
+    // interval ago, and not parked (a parked worker serves its own reactor).
+    if (!found && now == seen_progress_[i] && !peer.parked.load(std::memory_order_acquire))
+      found = &peer;
     seen_progress_[i] = now;
   }
+  return found;
+}
+
+void worker::rescue(worker& peer) noexcept {
+  worker_counters::bump(counters_.rescues);
+  const auto interval = sched_.config().reactor_rescue_after;
+#if WEFT_TRACING
+  std::uint64_t t0 = trace_ ? trace_->now() : 0;
+#endif
+  // Asio lets several threads run one io_context: while we wait in the
+  // peer's reactor its own thread may come back and poll it too.
+  std::size_t n = peer.io().run_one_for(interval);
+  if (n) n += peer.io().poll();
+#if WEFT_TRACING
+  if (trace_) [[unlikely]]
+    trace_->emit(event::io_poll, 1, std::uint16_t(peer.index()), std::uint32_t(n), trace_->now() - t0, 0);
+#endif
 }
 
 }  // namespace weft::detail

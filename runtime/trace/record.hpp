@@ -1,0 +1,72 @@
+// The tracer's binary records; the layout is documented in FORMAT.md beside
+// this file, which weft-trace reads.
+#pragma once
+
+#include <cstdint>
+
+namespace weft::detail::trace {
+
+enum class event : std::uint8_t {
+  spawn = 1,
+  poll_begin = 2,
+  poll_end = 3,
+  wake = 4,
+  steal = 5,
+  park = 6,
+  unpark = 7,
+  io_poll = 8,
+  timer_fire = 9,
+  blocking_begin = 10,
+  blocking_end = 11,
+  queue_depth = 12,
+  clock_sync = 13,
+  string = 14,
+  site = 15,
+  thread_info = 16,
+  drops = 17,
+};
+
+enum class poll_source : std::uint8_t { lifo = 0, local = 1, inject = 2, stolen = 3, other = 4 };
+enum class poll_outcome : std::uint8_t { yielded = 0, blocked = 1, finished = 2, cancelled = 3, threw = 4 };
+enum class unpark_reason : std::uint8_t { notified = 0, handler = 1, watch_timeout = 2, shutdown = 3 };
+enum class thread_kind : std::uint16_t { worker = 0, blocking = 1, other = 2 };
+
+struct record {
+  std::uint64_t ts;
+  std::uint8_t type;
+  std::uint8_t a8;
+  std::uint16_t a16;
+  std::uint32_t a32;
+  std::uint64_t x;
+  std::uint64_t y;
+};
+static_assert(sizeof(record) == 32);
+
+struct chunk_header {
+  std::uint32_t magic;  // 'WCHK'
+  std::uint16_t kind;
+  std::uint16_t index;
+  std::uint32_t count;
+  std::uint32_t dropped;
+  std::uint64_t seq;
+  std::uint64_t reserved;
+};
+static_assert(sizeof(chunk_header) == 32);
+
+inline constexpr std::uint32_t chunk_magic = 0x4B484357u;
+inline constexpr std::uint32_t records_per_chunk = 2048;
+
+struct file_header {
+  char magic[8];
+  std::uint32_t version;
+  std::uint32_t header_size;
+  std::uint64_t start_ns;
+  std::uint64_t start_unix_ns;
+  std::uint32_t workers;
+  std::uint32_t flags;
+  std::uint64_t pid;
+  std::uint8_t reserved[16];
+};
+static_assert(sizeof(file_header) == 64);
+
+}  // namespace weft::detail::trace

@@ -1,0 +1,295 @@
+#include <runtime/trace/tracer.hpp>
+
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <utility>
+
+#include <fmt/format.h>
+
+namespace weft::detail::trace {
+namespace {
+
+std::uint64_t unix_now_ns() {
+  return std::uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count());
+}
+std::uint64_t steady_now_ns() {
+  return std::uint64_t(std::chrono::steady_clock::now().time_since_epoch().count());
+}
+
+// SIGUSR2 asks the (one) flight-recording tracer for a dump. The handler
+// only sets this flag; the writer thread notices it within its tick.
+std::atomic<bool> dump_requested{false};
+std::atomic<tracer*> signal_owner{nullptr};
+
+extern "C" void on_sigusr2(int) { dump_requested.store(true, std::memory_order_relaxed); }
+
+}  // namespace
+
+std::string trace_path_from(const std::string& configured) {
+  if (!configured.empty()) return configured;
+  if (const char* env = std::getenv("WEFT_TRACE")) return env;
+  return {};
+}
+
+buffer::buffer(tracer& t, thread_kind kind, std::uint16_t index, std::size_t pool_chunks)
+    : tracer_(t), start_ns_(t.start_ns()), kind_(kind), index_(index) {
+  owned_.reserve(pool_chunks);
+  free_.reserve(pool_chunks);
+  for (std::size_t i = 0; i < pool_chunks; ++i) {
+    owned_.push_back(std::make_unique<chunk>());
+    free_.push_back(owned_.back().get());
+  }
+}
+
+buffer::~buffer() = default;
+
+bool buffer::next_chunk() noexcept {
+  if (current_) flush();
+  std::lock_guard lock(pool_mutex_);
+  if (free_.empty()) return false;
+  current_ = free_.back();
+  free_.pop_back();
+  count_ = 0;
+  return true;
+}
+
+void buffer::flush() noexcept {
+  if (!current_ || count_ == 0) return;
+  chunk* c = std::exchange(current_, nullptr);
+  c->header = chunk_header{chunk_magic, std::uint16_t(kind_), index_, count_, dropped_, seq_++, 0};
+  dropped_ = 0;
+  count_ = 0;
+  tracer_.submit(*this, c);
+}
+
+void buffer::recycle(chunk* c) noexcept {
+  std::lock_guard lock(pool_mutex_);
+  free_.push_back(c);
+}
+
+void buffer::emit_raw(const void* bytes, std::size_t n) noexcept {
+  // Raw payload slots follow a string record in the same chunk: make sure
+  // they fit, starting a fresh chunk if needed (at most 1 + 8 slots).
+  std::size_t slots = (n + sizeof(record) - 1) / sizeof(record);
+  const auto* p = static_cast<const unsigned char*>(bytes);
+  for (std::size_t i = 0; i < slots; ++i) {
+    record& r = current_->records[count_++];
+    std::memset(&r, 0, sizeof r);
+    std::memcpy(&r, p + i * sizeof(record), std::min(sizeof(record), n - i * sizeof(record)));
+  }
+}
+
+std::uint32_t buffer::string_id(const char* s) noexcept {
+  if (!s) return 0;
+  if (auto it = strings_.find(s); it != strings_.end()) return it->second;
+  std::size_t len = std::min<std::size_t>(std::strlen(s), 255);
+  std::size_t slots = (len + sizeof(record) - 1) / sizeof(record);
+  if (!current_ || count_ + 1 + slots > records_per_chunk) {
+    if (!next_chunk()) {
+      ++dropped_;
+      return 0;
+    }
+  }
+  std::uint32_t id = tracer_.next_string_id();
+  emit(event::string, 0, std::uint16_t(len), id, 0, 0);
+  emit_raw(s, len);
+  strings_.emplace(s, id);
+  return id;
+}
+
+std::uint32_t buffer::site_id(const char* name, const std::source_location& where) noexcept {
+  // Sites are keyed by their function-name pointer and line (and name): a
+  // source_location's strings are static, so pointers identify them.
+  std::uint64_t key = reinterpret_cast<std::uintptr_t>(where.function_name()) * 31 +
+                      where.line() * 1000003ull + reinterpret_cast<std::uintptr_t>(name);
+  if (auto it = sites_.find(key); it != sites_.end()) return it->second;
+  std::uint32_t file = string_id(where.file_name());
+  std::uint32_t function = string_id(where.function_name());
+  std::uint32_t name_id = string_id(name);
+  std::uint32_t id = tracer_.next_site_id();
+  emit(event::site, 0, 0, id, (std::uint64_t(file) << 32) | where.line(),
+       (std::uint64_t(function) << 32) | name_id);
+  sites_.emplace(key, id);
+  return id;
+}
+
+tracer::tracer(tracer_options opts)
+    : opts_(std::move(opts)), start_ns_(steady_now_ns()), start_unix_ns_(unix_now_ns()) {
+  if (!flight_mode()) {
+    file_ = std::fopen(opts_.path.c_str(), "wb");
+    if (!file_)
+      fmt::print(stderr, "weft: cannot open trace file {}: {}; tracing to nowhere\n", opts_.path,
+                 std::strerror(errno));
+    else {
+      std::deque<pending> none;
+      file_header h{};
+      std::memcpy(h.magic, "WEFTTRC1", 8);
+      h.version = 1;
+      h.header_size = sizeof h;
+      h.start_ns = start_ns_;
+      h.start_unix_ns = start_unix_ns_;
+      h.workers = std::uint32_t(opts_.workers);
+      h.pid = std::uint64_t(::getpid());
+      std::fwrite(&h, sizeof h, 1, file_);
+    }
+  } else {
+    tracer* expected = nullptr;
+    if (signal_owner.compare_exchange_strong(expected, this)) {
+      struct sigaction sa {};
+      sa.sa_handler = on_sigusr2;
+      sigemptyset(&sa.sa_mask);
+      sa.sa_flags = SA_RESTART;
+      sigaction(SIGUSR2, &sa, nullptr);
+    }
+  }
+  workers_.reserve(opts_.workers);
+  for (std::size_t i = 0; i < opts_.workers; ++i)
+    workers_.push_back(std::make_unique<buffer>(*this, thread_kind::worker, std::uint16_t(i),
+                                                opts_.chunks_per_buffer));
+  shared_ = std::make_unique<buffer>(*this, thread_kind::other, 0, 8);
+  with_shared([&](buffer& b) {
+    b.emit(event::clock_sync, 0, 0, 0, start_ns_, start_unix_ns_);
+  });
+  writer_ = std::thread([this] { writer_main(); });
+}
+
+tracer::~tracer() {
+  stop();
+  if (signal_owner.load() == this) {
+    signal(SIGUSR2, SIG_DFL);
+    signal_owner.store(nullptr);
+  }
+}
+
+buffer& tracer::new_blocking_buffer() {
+  std::lock_guard lock(blocking_mutex_);
+  blocking_.push_back(std::make_unique<buffer>(*this, thread_kind::blocking,
+                                               std::uint16_t(blocking_.size()), 4));
+  return *blocking_.back();
+}
+
+void tracer::submit(buffer& from, chunk* c) noexcept {
+  std::uint64_t last = c->header.count ? c->records[c->header.count - 1].ts : 0;
+  {
+    std::lock_guard lock(mutex_);
+    queue_.push_back(pending{&from, c, last});
+  }
+  cv_.notify_one();
+}
+
+void tracer::write_chunk(std::FILE* f, const chunk* c) noexcept {
+  std::fwrite(&c->header, sizeof(chunk_header), 1, f);
+  std::fwrite(c->records, sizeof(record), c->header.count, f);
+}
+
+void tracer::trim_window() noexcept {
+  // Keep chunks younger than the window, and never so many of one buffer
+  // that its owner runs dry: the oldest go back to their pools.
+  std::uint64_t newest = 0;
+  for (auto& p : window_) newest = std::max(newest, p.last_ts);
+  std::uint64_t horizon = std::uint64_t(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.flight_window).count());
+  std::unordered_map<buffer*, std::size_t> held;
+  for (auto& p : window_) ++held[p.owner];
+  while (!window_.empty()) {
+    pending& oldest = window_.front();
+    bool too_old = newest > horizon && oldest.last_ts < newest - horizon;
+    bool starving = held[oldest.owner] + 2 > opts_.chunks_per_buffer;
+    if (!too_old && !starving) break;
+    --held[oldest.owner];
+    oldest.owner->recycle(oldest.c);
+    window_.pop_front();
+  }
+}
+
+void tracer::writer_main() noexcept {
+  pthread_setname_np(pthread_self(), "weft-tracer");
+  std::unique_lock lock(mutex_);
+  auto last_sync = std::chrono::steady_clock::now();
+  for (;;) {
+    cv_.wait_for(lock, std::chrono::milliseconds(100), [&] { return !queue_.empty() || stopping_; });
+    std::deque<pending> batch;
+    batch.swap(queue_);
+    bool stop_now = stopping_ && batch.empty();
+    lock.unlock();
+    if (flight_mode()) {
+      lock.lock();
+      for (auto& p : batch) window_.push_back(p);
+      trim_window();
+      lock.unlock();
+      if (dump_requested.exchange(false, std::memory_order_relaxed) && signal_owner.load() == this)
+        dump(fmt::format("{}.{}.wtrace", opts_.path.empty() ? "weft-flight" : opts_.path,
+                         unix_now_ns() / 1000000000));
+    } else {
+      for (auto& p : batch) {
+        if (file_) write_chunk(file_, p.c);
+        p.owner->recycle(p.c);
+      }
+      if (file_ && !batch.empty()) std::fflush(file_);
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_sync > std::chrono::seconds(1)) {
+      last_sync = now;
+      with_shared([&](buffer& b) { b.emit(event::clock_sync, 0, 0, 0, steady_now_ns(), unix_now_ns()); });
+    }
+    lock.lock();
+    if (stop_now) break;
+  }
+}
+
+bool tracer::write_file(const std::string& path, const std::deque<pending>& chunks, bool flight) {
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) return false;
+  file_header h{};
+  std::memcpy(h.magic, "WEFTTRC1", 8);
+  h.version = 1;
+  h.header_size = sizeof h;
+  h.start_ns = start_ns_;
+  h.start_unix_ns = start_unix_ns_;
+  h.workers = std::uint32_t(opts_.workers);
+  h.flags = flight ? 1u : 0u;
+  h.pid = std::uint64_t(::getpid());
+  std::fwrite(&h, sizeof h, 1, f);
+  for (auto& p : chunks) write_chunk(f, p.c);
+  bool ok = std::fflush(f) == 0;
+  return std::fclose(f) == 0 && ok;
+}
+
+bool tracer::dump(const std::string& path) {
+  if (!flight_mode()) return false;
+  // Sites and strings are defined once per buffer stream; a window may have
+  // lost the chunk that defined them, so weft-trace shows such tasks by id.
+  std::lock_guard lock(mutex_);
+  return write_file(path, window_, true);
+}
+
+void tracer::stop() noexcept {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ || !writer_.joinable()) return;
+  }
+  for (auto& b : workers_) b->flush();
+  {
+    std::lock_guard lock(blocking_mutex_);
+    for (auto& b : blocking_) b->flush();
+  }
+  with_shared([](buffer& b) { b.flush(); });
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  writer_.join();
+  if (file_) {
+    std::fclose(file_);
+    file_ = nullptr;
+  }
+}
+
+}  // namespace weft::detail::trace
