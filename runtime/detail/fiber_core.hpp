@@ -1,0 +1,132 @@
+// The machinery under weft::spawn_fiber (see fiber.hpp for the user's view).
+//
+// A fiber is driven by an ordinary weft task, its *driver*: run_fiber() below,
+// awaited inline by the spawned task<R> that owns this fiber_core in its
+// frame. The driver switches onto the fiber's stack (resume). When the fiber
+// calls weft::await(aw), it leaves an await_request on its own stack that
+// points at the awaiter, and switches back (suspend). The driver then
+// co_awaits a small forwarding awaiter whose await_suspend calls the real
+// awaiter's await_suspend with the driver's coroutine handle. So every weft
+// awaitable -- its cancel hook, its wake-up, its cooperative budget -- works
+// unchanged, and a fiber is a task by construction: it sits in the run queues,
+// is stolen, aborted, counted in the metrics and destroyed at shutdown like
+// any other. When the driver is resumed, it switches back onto the fiber,
+// which calls await_resume itself, on its own stack. No allocation per await.
+//
+// A fiber always switches back to the very context that entered it, on the
+// same thread, so all thread-bound bookkeeping (the running fiber, the C++
+// exception-handling globals, the alternate signal stack) is done on the
+// driver side around the switch. The fiber side touches no thread-local
+// state after a switch: it may be running on another thread than before.
+//
+// Boost.Context provides the stacks' context switch (make_fcontext and
+// jump_fcontext, the primitives boost::context::fiber is built from). weft
+// calls them directly rather than through boost::context::fiber because that
+// class switches stacks in places weft cannot annotate for the sanitizers
+// (its constructor jumps onto the new stack and back, and a finishing fiber
+// leaves through ontop_fcontext); ThreadSanitizer's shadow call stack then
+// drifts by a frame per fiber until it runs out of memory. Here
+// fiber_core::transfer is the one place where weft switches stacks.
+#pragma once
+
+#include <coroutine>
+#include <cstddef>
+#include <exception>
+
+#include <runtime/detail/fiber_stack.hpp>
+#include <runtime/task.hpp>
+
+namespace weft::detail {
+
+// The coroutine that drives fibers: its promise is the one awaiters see.
+using fiber_driver_handle = std::coroutine_handle<task_promise<void>>;
+
+// What a suspended fiber asks its driver to await. Lives on the fiber's stack.
+struct await_request {
+  // Calls the awaiter's await_suspend with the driver's handle; returns the
+  // coroutine to continue with (noop: suspended; the driver: go on at once).
+  std::coroutine_handle<> (*suspend)(await_request* self, fiber_driver_handle driver) noexcept;
+  void* awaiter;
+  std::exception_ptr error;  // await_suspend threw; rethrown on the fiber
+};
+
+// Thrown out of weft::await inside a suspended fiber whose task is being
+// destroyed (runtime shutdown), so that its stack unwinds and its destructors
+// run. Deliberately not a std::exception: `catch (const std::exception&)`
+// lets it pass. A `catch (...)` that swallows it only delays it: every later
+// weft::await throws it again.
+struct fiber_unwind {};
+
+class fiber_core {
+ public:
+  // Runs the user's function on the fiber; must not throw.
+  using body_fn = void (*)(void* body) noexcept;
+
+  // Takes a stack from the pool (throws std::bad_alloc if none can be mapped).
+  // stack_size 0 means default_fiber_stack_size().
+  fiber_core(std::size_t stack_size, body_fn run, void* body, const char* name);
+  // A fiber suspended in weft::await is resumed with fiber_unwind and runs
+  // until it finishes; then its stack goes back to the pool.
+  ~fiber_core();
+  fiber_core(const fiber_core&) = delete;
+  fiber_core& operator=(const fiber_core&) = delete;
+
+  // Driver side: runs the fiber until it awaits (true: request() says on
+  // what) or finishes (false).
+  bool resume();
+  await_request* request() const noexcept { return request_; }
+
+  // Fiber side: hands `r` to the driver and switches away; returns once the
+  // driver resumed the fiber, possibly on another thread. Rethrows what the
+  // awaiter's await_suspend threw; throws fiber_unwind at shutdown.
+  void suspend(await_request& r);
+
+  const fiber_stack& stack() const noexcept { return stack_; }
+
+ private:
+  friend struct fiber_entry;
+  enum class hop : unsigned char {
+    enter,   // driver -> fiber
+    leave,   // fiber -> driver, to be resumed later
+    finish,  // fiber -> driver, for good
+    start,   // the fiber's first instant (the landing half of its first enter)
+  };
+  void transfer(hop h) noexcept;
+  void landed(hop h, void* from) noexcept;
+  void finished() noexcept;
+
+  void* fiber_ctx_ = nullptr;   // where the fiber continues (while switched out)
+  void* caller_ctx_ = nullptr;  // where its driver continues (while it runs)
+  fiber_stack stack_{};
+  body_fn run_;
+  void* body_;
+  await_request* request_ = nullptr;
+  bool started_ = false;
+  bool done_ = false;
+  bool unwinding_ = false;
+  // The fiber's C++ exception-handling globals (caught exceptions, uncaught
+  // count) while it is switched out, so that a fiber may await inside a
+  // catch handler or a destructor and resume on another thread.
+  void* eh_caught_ = nullptr;
+  unsigned eh_uncaught_ = 0;
+  // Sanitizer bookkeeping; unused in plain builds (kept so the layout is one).
+  void* tsan_fiber_ = nullptr;
+  void* tsan_caller_ = nullptr;
+  void* asan_fake_fiber_ = nullptr;
+  void* asan_fake_caller_ = nullptr;
+  const void* caller_stack_bottom_ = nullptr;
+  std::size_t caller_stack_size_ = 0;
+};
+
+// The driver loop (fiber_core.cpp): resume the fiber, await what it asks for,
+// repeat until it finished.
+task<void> run_fiber(fiber_core& f);
+
+// The fiber running on this thread, or null. Out of line and never inlined:
+// it reads a thread_local, and code on a fiber must never keep that address
+// across a suspension.
+[[gnu::noinline]] fiber_core* current_fiber() noexcept;
+[[noreturn]] void throw_await_outside_fiber();
+std::size_t default_fiber_stack_size() noexcept;
+
+}  // namespace weft::detail

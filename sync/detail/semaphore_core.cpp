@@ -1,0 +1,77 @@
+#include <sync/detail/semaphore_core.hpp>
+
+namespace weft::detail {
+
+bool semaphore_core::acquire_or_enqueue(permit_waiter& w) noexcept {
+  spin_guard g(lock_);
+  std::uint64_t s = state_.load(std::memory_order_relaxed);
+  for (;;) {
+    if (!(s & has_waiters) && (s >> 1) >= w.needed) {
+      if (state_.compare_exchange_weak(s, s - (w.needed << 1), std::memory_order_acquire,
+                                       std::memory_order_relaxed))
+        return true;
+      continue;
+    }
+    // relaxed: the flag only diverts fast paths to lock_, which orders the rest.
+    if (s & has_waiters) break;
+    if (state_.compare_exchange_weak(s, s | has_waiters, std::memory_order_relaxed,
+                                     std::memory_order_relaxed))
+      break;
+  }
+  waiters_.push_back(&w);
+  return false;
+}
+
+void semaphore_core::grant(std::uint64_t avail, wake_list& woken) noexcept {
+  while (waiter* h = waiters_.front()) {
+    auto* pw = static_cast<permit_waiter*>(h);
+    if (pw->needed > avail) break;
+    avail -= pw->needed;
+    waiters_.pop_front();
+    pw->status = wait_status::done;
+    woken.push(pw);
+  }
+  // release: permits put back here are published to later fast-path acquirers
+  // (granted waiters are ordered by the wake instead).
+  state_.store((avail << 1) | (waiters_.empty() ? 0 : has_waiters), std::memory_order_release);
+}
+
+void semaphore_core::release_slow(std::uint64_t n) noexcept {
+  wake_list woken;
+  {
+    spin_guard g(lock_);
+    // With has_waiters set nothing changes state_ outside lock_: it is ours.
+    std::uint64_t s = state_.load(std::memory_order_relaxed);
+    grant((s >> 1) + n, woken);
+  }
+  woken.wake_all();
+}
+
+bool semaphore_core::remove_waiter(permit_waiter& w) noexcept {
+  wake_list woken;
+  {
+    spin_guard g(lock_);
+    if (!w.queued) return false;
+    bool was_head = waiters_.front() == &w;
+    waiters_.remove(&w);
+    std::uint64_t s = state_.load(std::memory_order_relaxed);
+    // The head may have been what held the others back.
+    if (was_head || waiters_.empty()) grant(s >> 1, woken);
+  }
+  woken.wake_all();
+  return true;
+}
+
+void semaphore_core::on_cancel(cancel_hook* hook) noexcept {
+  auto& w = static_cast<permit_waiter&>(static_cast<waiter&>(*hook));
+  if (!w.sem->remove_waiter(w)) return;  // granted already: resumes with its permits
+  w.status = wait_status::cancelled;
+  wake(w.task);
+}
+
+std::size_t semaphore_core::waiter_count() const noexcept {
+  spin_guard g(lock_);
+  return waiters_.size();
+}
+
+}  // namespace weft::detail

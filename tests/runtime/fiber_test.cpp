@@ -1,0 +1,636 @@
+#include <doctest/doctest.h>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/post.hpp>
+
+#include <runtime/detail/scheduler.hpp>
+#include <runtime/fiber.hpp>
+#include <runtime/runtime.hpp>
+#include <sync/channel.hpp>
+#include <sync/mutex.hpp>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool sanitized = true;
+#else
+constexpr bool sanitized = false;
+#endif
+
+constexpr int scaled(int full, int small) { return sanitized ? small : full; }
+
+weft::runtime_config workers(std::size_t n) {
+  weft::runtime_config cfg;
+  cfg.worker_threads = n;
+  return cfg;
+}
+
+// A hang must fail the test, not stall the suite: past the limit the process
+// aborts with a message naming the case.
+class watchdog {
+ public:
+  watchdog(const char* what, std::chrono::seconds limit, std::function<std::string()> state = {})
+      : thread_([this, what, limit, state = std::move(state)] {
+          std::unique_lock lock(m_);
+          if (!cv_.wait_for(lock, sanitized ? limit * 5 : limit, [this] { return done_; })) {
+            std::fprintf(stderr, "runtime/fiber: watchdog: \"%s\" still running, aborting. %s\n",
+                         what, state ? state().c_str() : "");
+            std::abort();
+          }
+        }) {}
+  ~watchdog() {
+    {
+      std::lock_guard lock(m_);
+      done_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
+// Fresh reads of per-thread state. noipa (which implies noinline): the
+// compiler may neither inline them nor, having seen that they only call
+// const functions, reuse an earlier result.
+[[gnu::noipa]] std::thread::id fresh_thread_id() { return std::this_thread::get_id(); }
+[[gnu::noipa]] std::size_t fresh_worker_index() {
+  weft::detail::worker* w = weft::detail::current_worker();
+  return w ? w->index() : SIZE_MAX;
+}
+thread_local std::size_t tls_marker = SIZE_MAX;
+[[gnu::noipa]] std::size_t read_marker() { return tls_marker; }
+[[gnu::noipa]] void write_marker(std::size_t v) { tls_marker = v; }
+
+// Counts live instances, to see destructors on fiber stacks run.
+struct tracked {
+  explicit tracked(std::atomic<int>& live) : live_(&live) { live_->fetch_add(1); }
+  tracked(tracked&& o) noexcept : live_(std::exchange(o.live_, nullptr)) {}
+  tracked(const tracked&) = delete;
+  ~tracked() {
+    if (live_) live_->fetch_sub(1);
+  }
+  std::atomic<int>* live_;
+};
+
+weft::task<int> add(int a, int b) {
+  co_await weft::yield_now();
+  co_return a + b;
+}
+
+// Not a lambda: a spawned lambda coroutine outlives its closure and must
+// not capture anything.
+weft::task<void> set_flag(std::atomic<bool>* flag) {
+  flag->store(true);
+  co_return;
+}
+
+weft::task<long> square(long x) {
+  co_await weft::yield_now();
+  co_return x * x;
+}
+
+// Resumes the awaiting task from worker `target`'s own thread, so that it
+// lands in that worker's LIFO slot. Two steps, so the wake-up never meets the
+// task still inside the poll that suspended it: the first handler runs on the
+// current worker's reactor once that poll is over, and posts the wake to the
+// target's reactor. (If an idle peer rescues either reactor, the task may run
+// elsewhere: still another thread, usually; the test counts.)
+struct hop_to {
+  explicit hop_to(std::size_t worker) noexcept : target(worker) {}
+  std::size_t target;
+
+  bool await_ready() const noexcept { return false; }
+  template <class P>
+  bool await_suspend(std::coroutine_handle<P> h) {
+    weft::detail::task_header* t = weft::detail::running_task(h);
+    t->resume_point = h;
+    weft::detail::scheduler* s = weft::detail::current_scheduler();
+    boost::asio::io_context& there = s->worker_at(target).io();
+    boost::asio::post(weft::detail::current_worker()->io(), [t, &there] {
+      boost::asio::post(there, [t] { weft::detail::wake(t); });
+    });
+    return true;
+  }
+  void await_resume() const noexcept {}
+};
+
+}  // namespace
+
+TEST_SUITE("runtime/fiber") {
+
+TEST_CASE("a fiber sleeps, yields, joins a task and returns a value") {
+  watchdog dog("basic", 60s);
+  weft::runtime rt{workers(2)};
+  int r = rt.block_on(weft::fiber_task([] {
+    CHECK(weft::in_fiber());
+    weft::await(weft::sleep_for(1ms));
+    weft::await(weft::yield_now());
+    weft::join_handle<int> h = weft::spawn(add(1, 2));
+    int joined = weft::await(h);
+    int inline_task = weft::await(add(3, 4));  // a task awaited inline, on the driver
+    return joined + inline_task;
+  }));
+  CHECK(r == 10);
+  CHECK_FALSE(weft::in_fiber());
+}
+
+TEST_CASE("weft::await outside a fiber is runtime_misuse") {
+  watchdog dog("misuse", 60s);
+  CHECK_THROWS_AS(weft::await(weft::yield_now()), weft::runtime_misuse);
+  weft::runtime rt{workers(1)};
+  bool threw = rt.block_on([]() -> weft::task<bool> {
+    try {
+      weft::await(weft::sleep_for(1ms));  // a coroutine task must co_await
+    } catch (const weft::runtime_misuse&) {
+      co_return true;
+    }
+    co_return false;
+  }());
+  CHECK(threw);
+}
+
+TEST_CASE("fibers and coroutine tasks await each other") {
+  watchdog dog("interop", 60s);
+  weft::runtime rt{workers(2)};
+  int r = rt.block_on([]() -> weft::task<int> {
+    // A task joins a fiber that joins a task.
+    weft::join_handle<int> f = weft::spawn_fiber([] {
+      weft::join_handle<int> t = weft::spawn(add(20, 22));
+      return weft::await(t);
+    });
+    int a = co_await f;
+    // A task awaits a fiber inline.
+    int b = co_await weft::fiber_task([] { return weft::await(add(1, 1)); });
+    // A fiber joins a fiber, and uses when_all over a task and a fiber.
+    int c = co_await weft::spawn_fiber([] {
+      weft::join_handle<int> inner = weft::spawn_fiber([] {
+        weft::await(weft::sleep_for(1ms));
+        return 5;
+      });
+      auto [x, y] = weft::await(weft::when_all(add(2, 3), weft::fiber_task([] { return 7; })));
+      return weft::await(inner) + x + y;
+    });
+    // timeout() over a fiber that is too slow.
+    bool timed_out = false;
+    try {
+      co_await weft::timeout(5ms, weft::fiber_task([] {
+        weft::await(weft::sleep_for(1h));
+        return 0;
+      }));
+    } catch (const weft::timed_out&) {
+      timed_out = true;
+    }
+    CHECK(timed_out);
+    co_return a + b + c;
+  }());
+  CHECK(r == 42 + 2 + 17);
+}
+
+static void many_fibers(std::size_t n_workers) {
+  const int n = scaled(10000, 2000);
+  // How far the fibers got, for the watchdog's report should they hang.
+  std::atomic<int> slept{0}, yielded{0}, joined{0}, sent{0}, locked{0}, received{0};
+  watchdog dog("many fibers", 120s, [&] {
+    return "slept " + std::to_string(slept.load()) + ", yielded " + std::to_string(yielded.load()) +
+           ", joined " + std::to_string(joined.load()) + ", sent " + std::to_string(sent.load()) +
+           ", locked " + std::to_string(locked.load()) + ", received " + std::to_string(received.load()) +
+           " of " + std::to_string(n);
+  });
+  weft::channel<long> ch{64};
+  weft::mutex m;
+  long guarded = 0;  // only touched under m
+  std::vector<std::atomic<int>> ended_on(n_workers);
+  weft::runtime rt{workers(n_workers)};
+  auto [total, sum_received] = rt.block_on([&]() -> weft::task<std::pair<long, long>> {
+    // The consumer is a fiber too: it waits on recv while the producers wait
+    // on send (capacity 64 for 10,000 senders).
+    weft::join_handle<long> consumer = weft::spawn_fiber([&] {
+      long sum = 0;
+      for (int i = 0; i < n; ++i) {
+        sum += weft::await(ch.recv()).value();
+        received.fetch_add(1, std::memory_order_relaxed);
+      }
+      return sum;
+    });
+    std::vector<weft::join_handle<long>> hs;
+    hs.reserve(std::size_t(n));
+    for (int i = 0; i < n; ++i) {
+      hs.push_back(weft::spawn_fiber([&, i] {
+        weft::await(weft::sleep_for(std::chrono::microseconds(50 + (i * 7919) % 2000)));
+        slept.fetch_add(1, std::memory_order_relaxed);
+        weft::await(weft::yield_now());
+        yielded.fetch_add(1, std::memory_order_relaxed);
+        long sq = weft::await(weft::spawn(square(i)));
+        joined.fetch_add(1, std::memory_order_relaxed);
+        weft::await(ch.send(long(i)));
+        sent.fetch_add(1, std::memory_order_relaxed);
+        {
+          auto g = weft::await(m.lock());
+          ++guarded;
+        }
+        locked.fetch_add(1, std::memory_order_relaxed);
+        ended_on[fresh_worker_index()].fetch_add(1, std::memory_order_relaxed);
+        return sq;
+      }));
+    }
+    long sum = 0;
+    for (auto& h : hs) sum += co_await h;
+    co_return std::pair{sum, co_await consumer};
+  }());
+  long want_total = 0;
+  for (long i = 0; i < n; ++i) want_total += i * i;
+  CHECK(total == want_total);
+  CHECK(sum_received == long(n) * (n - 1) / 2);
+  CHECK(guarded == n);
+  int sum_ended = 0;
+  for (std::size_t w = 0; w < n_workers; ++w) {
+    INFO("worker ", w);
+    CHECK(ended_on[w].load() > 0);  // fibers were spread over (stolen by) every worker
+    sum_ended += ended_on[w].load();
+  }
+  CHECK(sum_ended == n);
+  std::uint64_t steals = 0;
+  for (auto& w : rt.metrics().workers) steals += w.steals;
+  MESSAGE("workers ", n_workers, ": fibers ended per worker: ",
+          [&] {
+            std::string s;
+            for (auto& e : ended_on) s += std::to_string(e.load()) + " ";
+            return s;
+          }(),
+          "steals: ", steals);
+}
+
+TEST_CASE("10,000 fibers sleep, yield, join, send, recv and lock on 2 workers") { many_fibers(2); }
+TEST_CASE("10,000 fibers sleep, yield, join, send, recv and lock on 4 workers") { many_fibers(4); }
+
+TEST_CASE("aborting a fiber cancels its pending await and unwinds its stack") {
+  watchdog dog("abort", 60s);
+  weft::runtime rt{workers(2)};
+  std::atomic<int> live{0};
+  std::atomic<int> started{0};
+  rt.block_on([&]() -> weft::task<void> {
+    // Waiting on a long sleep.
+    weft::join_handle<int> sleeper = weft::spawn_fiber([&] {
+      tracked t(live);
+      started.fetch_add(1);
+      weft::await(weft::sleep_for(1h));
+      return 1;
+    });
+    // Waiting on a join of a task that never ends on its own.
+    weft::join_handle<void> forever = weft::spawn([]() -> weft::task<void> {
+      co_await weft::sleep_for(1h);
+    }());
+    weft::join_handle<bool> joiner = weft::spawn_fiber([&] {
+      tracked t(live);
+      started.fetch_add(1);
+      try {
+        weft::await(forever);
+      } catch (const weft::cancelled&) {
+        return true;  // the wait ended with cancelled
+      }
+      return false;
+    });
+    while (started.load() < 2) co_await weft::sleep_for(100us);
+    co_await weft::sleep_for(1ms);  // let both reach their await
+    CHECK(live.load() == 2);
+    auto t0 = std::chrono::steady_clock::now();
+    sleeper.abort();
+    joiner.abort();
+    bool sleeper_cancelled = false;
+    try {
+      co_await sleeper;
+    } catch (const weft::cancelled&) {
+      sleeper_cancelled = true;
+    }
+    CHECK(sleeper_cancelled);
+    CHECK(co_await joiner);
+    CHECK(std::chrono::steady_clock::now() - t0 < 10s);
+    CHECK(live.load() == 0);  // both fibers' stacks unwound
+    forever.abort();
+    try {
+      co_await forever;
+    } catch (const weft::cancelled&) {
+    }
+    // Aborted before it ever ran: the function never starts.
+    bool ran = false;
+    weft::join_handle<void> never = weft::spawn_fiber([&] { ran = true; });
+    never.abort();
+    bool never_cancelled = false;
+    try {
+      co_await never;
+    } catch (const weft::cancelled&) {
+      never_cancelled = true;
+    }
+    CHECK(never_cancelled);
+    CHECK_FALSE(ran);
+  }());
+}
+
+TEST_CASE("a fiber that throws: the join rethrows") {
+  watchdog dog("throws", 60s);
+  weft::runtime rt{workers(2)};
+  std::atomic<int> live{0};
+  std::string what = rt.block_on([&]() -> weft::task<std::string> {
+    weft::join_handle<int> h = weft::spawn_fiber([&]() -> int {
+      tracked t(live);
+      weft::await(weft::sleep_for(1ms));
+      weft::await(weft::yield_now());
+      throw std::runtime_error("fiber failed");
+    });
+    try {
+      co_await h;
+    } catch (const std::runtime_error& e) {
+      co_return e.what();
+    }
+    co_return "no exception";
+  }());
+  CHECK(what == "fiber failed");
+  CHECK(live.load() == 0);
+  // And from a fiber joining a fiber.
+  bool caught = rt.block_on(weft::fiber_task([] {
+    weft::join_handle<void> h = weft::spawn_fiber([] { throw std::logic_error("inner"); });
+    try {
+      weft::await(h);
+    } catch (const std::logic_error& e) {
+      return std::string(e.what()) == "inner";
+    }
+    return false;
+  }));
+  CHECK(caught);
+}
+
+TEST_CASE("resumption on another worker: no thread-local state survives a suspension") {
+  watchdog dog("migration", 240s);
+  const int n = scaled(100000, 10000);
+  constexpr std::size_t n_workers = 2;
+  weft::runtime rt{workers(n_workers)};
+  struct counts {
+    int stale_get_id = 0;     // std::this_thread::get_id() after the await disagreed with a fresh read
+    int wrong_worker = 0;     // the worker weft says we are on is not this thread's
+    int stale_marker = 0;     // a thread_local read after the await was another thread's
+    int migrations = 0;       // resumed on another thread than the one we left
+    int landed_on_target = 0;
+  };
+  std::vector<std::thread::id> worker_thread(n_workers);
+  counts c = rt.block_on(weft::fiber_task([&] {
+    counts k;
+    // Learn each worker's thread, and give each worker's thread_local its index.
+    for (std::size_t w = 0; w < n_workers; ++w) {
+      weft::await(hop_to(w));
+      std::size_t here = fresh_worker_index();
+      worker_thread[here] = fresh_thread_id();
+      write_marker(here);
+    }
+    for (int i = 0; i < n; ++i) {
+      std::size_t target = std::size_t(i) % n_workers;
+      std::thread::id before = fresh_thread_id();
+      weft::await(hop_to(target));
+      std::thread::id after = std::this_thread::get_id();  // read in the body, after the await
+      std::thread::id fresh = fresh_thread_id();
+      std::size_t w = fresh_worker_index();
+      if (after != fresh) ++k.stale_get_id;
+      if (w >= n_workers || worker_thread[w] != fresh) ++k.wrong_worker;
+      if (read_marker() != w) ++k.stale_marker;
+      if (fresh != before) ++k.migrations;
+      if (w == target) ++k.landed_on_target;
+    }
+    return k;
+  }));
+  MESSAGE("resumptions: ", n, ", migrations: ", c.migrations, ", on the target worker: ",
+          c.landed_on_target);
+  CHECK(c.stale_get_id == 0);
+  CHECK(c.wrong_worker == 0);
+  CHECK(c.stale_marker == 0);
+  CHECK(c.migrations > n / 2);  // the hops did move the fiber
+}
+
+TEST_CASE("a fiber may suspend inside a catch handler and rethrow on another worker") {
+  watchdog dog("catch handler", 60s);
+  weft::runtime rt{workers(2)};
+  auto body = [](int id) {
+    return [id] {
+      try {
+        throw std::runtime_error("error " + std::to_string(id));
+      } catch (...) {
+        for (int i = 0; i < 50; ++i) weft::await(hop_to(std::size_t(i % 2)));
+        try {
+          throw;  // the exception this fiber caught, wherever it now runs
+        } catch (const std::runtime_error& e) {
+          if (std::uncaught_exceptions() != 0) return std::string("uncaught count leaked");
+          return std::string(e.what());
+        }
+      }
+    };
+  };
+  auto [a, b] = rt.block_on([&]() -> weft::task<std::pair<std::string, std::string>> {
+    weft::join_handle<std::string> x = weft::spawn_fiber(body(1));
+    weft::join_handle<std::string> y = weft::spawn_fiber(body(2));
+    std::string ra = co_await x;
+    co_return std::pair{ra, co_await y};
+  }());
+  CHECK(a == "error 1");
+  CHECK(b == "error 2");
+}
+
+TEST_CASE("a fiber that never suspends for real still yields its worker (cooperative budget)") {
+  watchdog dog("budget", 60s);
+  weft::runtime rt{workers(1)};
+  std::atomic<bool> other_ran{false};
+  long spins = rt.block_on([&]() -> weft::task<long> {
+    weft::join_handle<long> spinner = weft::spawn_fiber([&] {
+      long k = 0;
+      // A past deadline completes at once and spends budget.
+      while (!other_ran.load() && k < 100'000'000) {
+        weft::await(weft::sleep_for(0ms));
+        ++k;
+      }
+      return k;
+    });
+    weft::spawn(set_flag(&other_ran));
+    co_return co_await spinner;
+  }());
+  CHECK(other_ran.load());
+  CHECK(spins < 100'000'000);
+}
+
+TEST_CASE("stack size per spawn; stacks are pooled and reused") {
+  watchdog dog("stacks", 120s);
+  weft::runtime rt{workers(2)};
+  // A big frame fits in a big stack.
+  std::size_t used = rt.block_on(weft::fiber_task(
+      [] {
+        constexpr std::size_t big = 400 * 1024;
+        std::vector<char> dummy;  // keep the frame honest
+        volatile char frame[big];
+        for (std::size_t i = 0; i < big; i += 4096) frame[i] = char(i);
+        weft::await(weft::yield_now());
+        std::size_t sum = 0;
+        for (std::size_t i = 0; i < big; i += 4096) sum += std::size_t(frame[i] != char(i));
+        return sum == 0 ? big : 0;
+      },
+      {.stack_size = 1024 * 1024 + 512 * 1024, .name = "big-stack"}));
+  CHECK(used == 400 * 1024);
+  // Sequential fibers reuse a handful of stacks.
+  weft::fiber_stats before = weft::fiber_statistics();
+  int sum = rt.block_on([]() -> weft::task<int> {
+    int s = 0;
+    for (int i = 0; i < 2000; ++i) s += co_await weft::spawn_fiber([i] { return i & 1; });
+    co_return s;
+  }());
+  CHECK(sum == 1000);
+  weft::fiber_stats after = weft::fiber_statistics();
+  CHECK(after.stacks_mapped <= before.stacks_mapped + 8);
+  CHECK(after.stacks_in_use == before.stacks_in_use);
+}
+
+TEST_CASE("fibers show in the runtime's metrics") {
+  watchdog dog("metrics", 60s);
+  weft::runtime rt{workers(2)};
+  std::size_t alive_during = rt.block_on([&]() -> weft::task<std::size_t> {
+    weft::channel<int> gate{1};
+    std::vector<weft::join_handle<int>> hs;
+    for (int i = 0; i < 10; ++i)
+      hs.push_back(weft::spawn_fiber([&gate] { return weft::await(gate.recv()).value_or(-1); }));
+    co_await weft::sleep_for(2ms);
+    std::size_t alive = rt.metrics().tasks_alive;
+    gate.close();
+    for (auto& h : hs) CHECK(co_await h == -1);
+    co_return alive;
+  }());
+  CHECK(alive_during >= 11);  // the root and ten fibers
+}
+
+TEST_CASE("destroying the runtime unwinds pending fibers and releases their stacks") {
+  watchdog dog("shutdown", 120s);
+  const int n = scaled(500, 100);
+  std::atomic<int> live{0};
+  std::atomic<int> parked{0};
+  weft::channel<int> never_sent{1};  // outlive the runtime: fibers wait on them
+  weft::mutex held;
+  const std::size_t in_use_before = weft::fiber_statistics().stacks_in_use;
+  {
+    weft::runtime rt{workers(2)};
+    auto guard = rt.block_on([&]() -> weft::task<weft::mutex::guard> {
+      weft::mutex::guard g = co_await held.lock();
+      weft::join_handle<void> forever = weft::spawn([]() -> weft::task<void> {
+        co_await weft::sleep_for(1h);
+      }());
+      for (int i = 0; i < n; ++i) {
+        weft::spawn_fiber([&, i] {
+          tracked outer(live);
+          auto nested = [&] {
+            tracked inner(live);
+            parked.fetch_add(1);
+            switch (i % 4) {
+              case 0: weft::await(weft::sleep_for(1h)); break;
+              case 1: (void)weft::await(never_sent.recv()); break;
+              case 2: (void)weft::await(held.lock()); break;
+              default: weft::await(weft::spawn([]() -> weft::task<void> {
+                  co_await weft::sleep_for(1h);
+                }())); break;
+            }
+          };
+          nested();
+          FAIL_CHECK("a fiber passed its await during shutdown");
+        });
+      }
+      // And fibers that never start: their functions are destroyed unrun.
+      for (int i = 0; i < 10; ++i)
+        weft::spawn_fiber([t = tracked(live)] { weft::await(weft::sleep_for(1h)); });
+      while (parked.load() < n) co_await weft::sleep_for(200us);
+      co_return g;
+    }());
+    CHECK(live.load() == 2 * n + 10);
+    CHECK(weft::fiber_statistics().stacks_in_use >= in_use_before + std::size_t(n));
+    guard.release();  // the runtime goes with the mutex still locked
+  }
+  CHECK(live.load() == 0);
+  CHECK(weft::fiber_statistics().stacks_in_use == in_use_before);
+}
+
+[[gnu::noinline]] int recurse(int depth) {
+  volatile char pad[512];
+  pad[0] = char(depth);
+  if (depth > 1'000'000'000) return pad[0];
+  return recurse(depth + 1) + pad[0];
+}
+
+TEST_CASE("a fiber stack overflow dies on the guard page with a clear message") {
+  // No watchdog thread here: the fork must happen in a single-threaded
+  // process (ThreadSanitizer refuses threads after a multi-threaded fork).
+  // The parent's wait below has its own deadline.
+  int out[2];
+  REQUIRE(::pipe(out) == 0);
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    // The child: stderr to the pipe, stdout away (doctest's crash report is
+    // for the parent's failures), and SIGABRT's default action back.
+    ::dup2(out[1], STDERR_FILENO);
+    ::close(out[0]);
+    if (int null = ::open("/dev/null", O_WRONLY); null >= 0) ::dup2(null, STDOUT_FILENO);
+    ::signal(SIGABRT, SIG_DFL);
+    {
+      weft::runtime rt{workers(1)};
+      rt.block_on(weft::fiber_task([] { return recurse(0); }, {.stack_size = 64 * 1024}));
+    }
+    ::_exit(0);  // survived the overflow: the parent fails the test
+  }
+  ::close(out[1]);
+  std::string err;
+  auto deadline = std::chrono::steady_clock::now() + (sanitized ? 120s : 30s);
+  for (;;) {
+    pollfd p{out[0], POLLIN, 0};
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    if (::poll(&p, 1, int(left.count())) <= 0) break;
+    char buf[4096];
+    ssize_t r = ::read(out[0], buf, sizeof buf);
+    if (r <= 0) break;  // EOF: the child is gone
+    err.append(buf, std::size_t(r));
+  }
+  ::close(out[0]);
+  int status = 0;
+  pid_t w = 0;
+  while ((w = ::waitpid(pid, &status, WNOHANG)) == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  if (w == 0) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    FAIL("the child neither died nor exited in time");
+  }
+  INFO("child stderr: ", err);
+  REQUIRE(WIFSIGNALED(status));
+  CHECK((WTERMSIG(status) == SIGABRT || WTERMSIG(status) == SIGSEGV));
+  CHECK(err.find("weft: fiber stack overflow (stack size 65536 bytes)") != std::string::npos);
+}
+
+}  // TEST_SUITE

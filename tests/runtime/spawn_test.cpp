@@ -1,0 +1,242 @@
+// weft::spawn and runtime::spawn: where they may be called from, misuse, and
+// the report of a detached task that failed.
+#include <doctest/doctest.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include <runtime/runtime.hpp>
+#include <tests/support/test_runtime.hpp>
+
+using namespace std::chrono_literals;
+using weft_test::workers;
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+// A movable alive counter, for coroutine parameters (moved into the frame).
+struct ticket {
+  std::atomic<int>* n;
+  explicit ticket(std::atomic<int>& c) noexcept : n(&c) { ++*n; }
+  ticket(ticket&& o) noexcept : n(o.n) { ++*n; }
+  ~ticket() { --*n; }
+};
+
+// Sends file descriptor 2 to a temporary file while it lives. Whatever the
+// runtime prints with fmt::print(stderr) or write(2) lands there.
+class stderr_capture {
+ public:
+  stderr_capture() {
+    std::fflush(stderr);
+    file_ = std::tmpfile();
+    REQUIRE(file_ != nullptr);
+    saved_ = ::dup(2);
+    REQUIRE(saved_ >= 0);
+    REQUIRE(::dup2(::fileno(file_), 2) == 2);
+  }
+  stderr_capture(const stderr_capture&) = delete;
+  stderr_capture& operator=(const stderr_capture&) = delete;
+  ~stderr_capture() {
+    restore();
+    std::fclose(file_);
+  }
+
+  void restore() {
+    if (saved_ < 0) return;
+    std::fflush(stderr);
+    ::dup2(saved_, 2);
+    ::close(saved_);
+    saved_ = -1;
+  }
+
+  std::string text() const {
+    std::string out;
+    char buf[4096];
+    off_t at = 0;
+    for (;;) {
+      ssize_t n = ::pread(::fileno(file_), buf, sizeof buf, at);
+      if (n <= 0) break;
+      out.append(buf, std::size_t(n));
+      at += n;
+    }
+    return out;
+  }
+
+  // Waits until `needle` shows up in the captured text; false after `limit`.
+  bool wait_for(const std::string& needle, std::chrono::milliseconds limit = 5s) const {
+    auto deadline = clock_type::now() + limit;
+    while (text().find(needle) == std::string::npos) {
+      if (clock_type::now() > deadline) return false;
+      std::this_thread::sleep_for(1ms);
+    }
+    return true;
+  }
+
+ private:
+  std::FILE* file_ = nullptr;
+  int saved_ = -1;
+};
+
+weft::task<int> value(int v) {
+  co_await weft::yield_now();
+  co_return v;
+}
+
+weft::task<int> counted_value(ticket, int v) { co_return v; }
+
+weft::task<void> explode(const char* message) {
+  co_await weft::sleep_for(1ms);
+  throw std::runtime_error(message);
+}
+
+weft::task<void> sleep_long() { co_await weft::sleep_for(1h); }
+
+int boom_line = 0;
+
+// Detaches a failing task named "boom"; remembers the line of the spawn.
+weft::task<void> spawn_boom() {
+  boom_line = __LINE__; weft::spawn(explode("kaboom"), {.name = "boom"});  // NOLINT: one line on purpose
+  co_return;
+}
+
+// Failures that are observed, or are just cancellation, are not reported.
+weft::task<bool> quiet_failures() {
+  bool joined_error_seen = false;
+  try {
+    co_await weft::spawn(explode("joined failure"), {.name = "joined"});
+  } catch (const std::runtime_error&) {
+    joined_error_seen = true;
+  }
+  weft::join_handle<void> h = weft::spawn(sleep_long(), {.name = "aborted"});
+  h.abort();
+  h.detach();  // it ends with cancelled, which nobody needs to hear about
+  co_return joined_error_seen;
+}
+
+weft::task<void> block_on_inside(weft::runtime& rt, std::atomic<int>& alive) {
+  // The task handed to block_on must be destroyed, not leaked, when it throws.
+  (void)rt.block_on(counted_value(ticket(alive), 1));
+  co_return;
+}
+
+weft::task<int> spawn_from_blocking() {
+  // A spawn_blocking thread knows its runtime: weft::spawn works there.
+  weft::join_handle<int> h = co_await weft::spawn_blocking([] { return weft::spawn(value(21)); });
+  int v = co_await h;
+  co_return v * 2;
+}
+
+weft::task<void> spawn_empty() {
+  (void)weft::spawn(weft::task<int>{});
+  co_return;
+}
+
+}  // namespace
+
+TEST_SUITE("runtime/spawn") {
+  TEST_CASE("spawn with no runtime around throws runtime_misuse and frees the task") {
+    std::atomic<int> alive{0};
+    CHECK_THROWS_AS(weft::spawn(counted_value(ticket(alive), 1)), weft::runtime_misuse);
+    CHECK(alive.load() == 0);
+    CHECK_THROWS_AS(weft::spawn_blocking([] { return 1; }), weft::runtime_misuse);
+
+    // A thread that is not one of a runtime's threads has no runtime either,
+    // even while one exists.
+    weft::runtime rt{workers(1)};
+    bool threw = false;
+    std::thread([&] {
+      try {
+        weft::spawn(counted_value(ticket(alive), 2));
+      } catch (const weft::runtime_misuse&) {
+        threw = true;
+      }
+    }).join();
+    CHECK(threw);
+    CHECK(alive.load() == 0);
+  }
+
+  TEST_CASE("spawning an empty task is a runtime_misuse") {
+    weft::runtime rt{workers(1)};
+    CHECK_THROWS_AS(rt.spawn(weft::task<int>{}), weft::runtime_misuse);
+    CHECK_THROWS_AS(rt.block_on(spawn_empty()), weft::runtime_misuse);
+  }
+
+  TEST_CASE("runtime::spawn works from any thread") {
+    weft::runtime rt{workers(2)};
+    weft::join_handle<int> from_main = rt.spawn(value(1));
+    weft::join_handle<int> from_thread;
+    std::thread([&] { from_thread = rt.spawn(value(2)); }).join();
+    int sum = rt.block_on([](weft::join_handle<int>& a, weft::join_handle<int>& b) -> weft::task<int> {
+      int x = co_await a;
+      int y = co_await b;
+      co_return x + y;
+    }(from_main, from_thread));
+    CHECK(sum == 3);
+  }
+
+  TEST_CASE("weft::spawn works inside spawn_blocking") {
+    weft::runtime rt{workers(2)};
+    CHECK(rt.block_on(spawn_from_blocking()) == 42);
+  }
+
+  TEST_CASE("block_on from inside a worker throws runtime_misuse") {
+    weft::runtime rt{workers(2)};
+    std::atomic<int> alive{0};
+    CHECK_THROWS_AS(rt.block_on(block_on_inside(rt, alive)), weft::runtime_misuse);
+    CHECK(alive.load() == 0);
+    CHECK(rt.block_on(value(5)) == 5);  // the runtime is fine afterwards
+  }
+
+  TEST_CASE("a detached task that throws is reported on stderr, and the runtime keeps going") {
+    weft::runtime rt{workers(2)};
+    std::string out;
+    bool reported = false;
+    {
+      stderr_capture capture;
+      rt.block_on(spawn_boom());
+      reported = capture.wait_for("kaboom");
+      out = capture.text();
+    }
+    CAPTURE(out);
+    REQUIRE(reported);
+    CHECK(out.find("weft: task ") != std::string::npos);
+    CHECK(out.find("(boom)") != std::string::npos);
+    CHECK(out.find("spawn_test.cpp:" + std::to_string(boom_line)) != std::string::npos);
+    CHECK(out.find("failed and nobody joined it: kaboom") != std::string::npos);
+    // One report, one line.
+    CHECK(out.find("kaboom") == out.rfind("kaboom"));
+    CHECK(rt.block_on(value(7)) == 7);
+  }
+
+  TEST_CASE("joined failures and aborted tasks are not reported") {
+    weft::runtime rt{workers(2)};
+    std::string out;
+    bool joined_error_seen = false;
+    bool marker_seen = false;
+    {
+      stderr_capture capture;
+      joined_error_seen = rt.block_on(quiet_failures());
+      // A report of a detached failure after them, as a marker that the
+      // runtime has had every chance to print.
+      rt.block_on(spawn_boom());
+      marker_seen = capture.wait_for("kaboom");
+      // The aborted task may still be ending; give it a moment to misbehave.
+      std::this_thread::sleep_for(20ms);
+      out = capture.text();
+    }
+    CAPTURE(out);
+    CHECK(joined_error_seen);
+    CHECK(marker_seen);
+    CHECK(out.find("(joined)") == std::string::npos);
+    CHECK(out.find("(aborted)") == std::string::npos);
+    CHECK(out.find("cancelled") == std::string::npos);
+  }
+}

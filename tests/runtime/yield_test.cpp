@@ -1,0 +1,107 @@
+// weft::yield_now: a yielding task goes behind the others, so yielding tasks
+// interleave and none starves.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <vector>
+
+#include <runtime/runtime.hpp>
+#include <tests/support/test_runtime.hpp>
+
+using namespace std::chrono_literals;
+using weft_test::workers;
+
+namespace {
+
+struct turn_log {
+  std::mutex mutex;
+  std::vector<int> turns;
+  void add(int who) {
+    std::lock_guard lock(mutex);
+    turns.push_back(who);
+  }
+};
+
+weft::task<void> take_turns(turn_log& log, int who, int n) {
+  for (int i = 0; i < n; ++i) {
+    log.add(who);
+    co_await weft::yield_now();
+  }
+}
+
+weft::task<void> two_yielders(turn_log& log, int n) {
+  weft::join_handle<void> a = weft::spawn(take_turns(log, 0, n));
+  weft::join_handle<void> b = weft::spawn(take_turns(log, 1, n));
+  co_await a;
+  co_await b;
+}
+
+// Yields until a task spawned after it has run: if yield_now did not let the
+// rest of the queue go first, this would never end on one worker.
+weft::task<void> wait_for_flag(std::atomic<bool>& flag, long& spins) {
+  while (!flag.load()) {
+    ++spins;
+    co_await weft::yield_now();
+  }
+}
+
+weft::task<void> set_flag(std::atomic<bool>& flag) {
+  flag = true;
+  co_return;
+}
+
+weft::task<long> no_starvation() {
+  std::atomic<bool> flag{false};
+  long spins = 0;
+  weft::join_handle<void> waiter = weft::spawn(wait_for_flag(flag, spins));
+  co_await weft::yield_now();  // the waiter starts spinning first
+  weft::join_handle<void> setter = weft::spawn(set_flag(flag));
+  co_await waiter;
+  co_await setter;
+  co_return spins;
+}
+
+weft::task<long> many_yielders(int tasks, int n) {
+  std::atomic<long> total{0};
+  std::vector<weft::join_handle<void>> hs;
+  for (int t = 0; t < tasks; ++t)
+    hs.push_back(weft::spawn([](std::atomic<long>& total, int n) -> weft::task<void> {
+      for (int i = 0; i < n; ++i) {
+        co_await weft::yield_now();
+        ++total;
+      }
+    }(total, n)));
+  for (auto& h : hs) co_await h;
+  co_return total.load();
+}
+
+}  // namespace
+
+TEST_SUITE("runtime/yield") {
+  TEST_CASE("two yielding tasks on one worker take strict turns") {
+    weft::runtime rt{workers(1)};
+    turn_log log;
+    constexpr int n = 1000;
+    rt.block_on(two_yielders(log, n));
+    REQUIRE(log.turns.size() == 2 * n);
+    int repeats = 0;
+    for (std::size_t i = 1; i < log.turns.size(); ++i)
+      if (log.turns[i] == log.turns[i - 1]) ++repeats;
+    CHECK(repeats == 0);
+  }
+
+  TEST_CASE("a yielding task lets a task spawned after it run") {
+    weft::runtime rt{workers(1)};
+    long spins = rt.block_on(no_starvation());
+    CHECK(spins >= 1);
+    CHECK(spins < 1000);  // the setter ran within a few turns, not by luck
+  }
+
+  TEST_CASE("many yielding tasks on several workers all finish") {
+    weft::runtime rt{workers(2)};
+    constexpr int tasks = 64, n = weft_test::sanitized ? 200 : 2000;
+    CHECK(rt.block_on(many_yielders(tasks, n)) == long(tasks) * n);
+  }
+}

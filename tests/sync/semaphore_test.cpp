@@ -1,0 +1,206 @@
+// weft::semaphore: permits, FIFO with multi-permit requests, cancellation of
+// the queue head, random aborts, and a mass release.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <vector>
+
+#include <runtime/runtime.hpp>
+#include <sync/semaphore.hpp>
+#include <tests/sync/sync_test_util.hpp>
+
+using namespace sync_test;
+
+namespace {
+
+constinit weft::semaphore global_semaphore{2};
+
+weft::task<void> take(weft::semaphore& s, std::size_t n, std::vector<int>& order, int tag) {
+  auto p = co_await s.acquire(n);
+  CHECK(p.count() == n);
+  order.push_back(tag);
+}
+
+struct abort_stress {
+  weft::semaphore sem{3};
+  std::atomic<long> in_use{0};
+  std::atomic<long> overuse{0};
+  std::atomic<bool> stop{false};
+};
+
+weft::task<void> abortable_user(abort_stress& s, std::uint64_t seed) {
+  rng r(seed);
+  while (!s.stop.load(std::memory_order_relaxed)) {
+    std::size_t n = 1 + r.below(3);
+    auto p = co_await s.sem.acquire(n);
+    if (s.in_use.fetch_add(long(n)) + long(n) > 3) s.overuse.fetch_add(1);
+    if (r.below(3) == 0) {
+      s.in_use.fetch_sub(long(n));  // give back before a suspension that may be aborted
+      co_await weft::yield_now();
+      continue;
+    }
+    s.in_use.fetch_sub(long(n));
+  }
+}
+
+}  // namespace
+
+TEST_SUITE("sync/semaphore") {
+
+TEST_CASE("permits without a runtime") {
+  CHECK(global_semaphore.available() == 2);
+  auto a = global_semaphore.try_acquire();
+  CHECK(a.count() == 1);
+  auto b = global_semaphore.try_acquire(2);
+  CHECK_FALSE(b);
+  auto c = global_semaphore.try_acquire();
+  CHECK(c);
+  CHECK(global_semaphore.available() == 0);
+  a.release();
+  CHECK(global_semaphore.available() == 1);
+  c.forget();
+  CHECK(global_semaphore.available() == 1);
+  global_semaphore.release();
+  CHECK(global_semaphore.available() == 2);
+  CHECK_THROWS_AS(global_semaphore.try_acquire(0), weft::runtime_misuse);
+}
+
+TEST_CASE("a task looping on free permits yields, and never while holding them") {
+  run(1, []() -> weft::task<void> {
+    weft::semaphore s{1};
+    std::atomic<bool> stop{false};
+    std::atomic<int> ticks{0}, found_taken{0};
+    auto ticker = weft::spawn([](weft::semaphore& s, std::atomic<bool>& st, std::atomic<int>& t,
+                                 std::atomic<int>& busy) -> weft::task<void> {
+      while (!st.load()) {
+        ++t;
+        if (!s.try_acquire()) ++busy;
+        co_await weft::yield_now();
+      }
+    }(s, stop, ticks, found_taken));
+    const int n = 20'000;
+    for (int i = 0; i < n; ++i) auto p = co_await s.acquire();
+    int seen = ticks.load();
+    stop = true;
+    co_await ticker;
+    CHECK(seen >= n / 128 / 2);
+    CHECK(found_taken.load() == 0);
+    CHECK(s.available() == 1);
+  }());
+}
+
+TEST_CASE("a large request at the head holds back smaller ones (FIFO)") {
+  run(1, []() -> weft::task<void> {
+    weft::semaphore s{2};
+    std::vector<int> order;
+    auto both = co_await s.acquire(2);
+    auto big = weft::spawn(take(s, 2, order, 2));
+    bool queued = co_await until_waiters(s, 1);
+    REQUIRE(queued);
+    auto small = weft::spawn(take(s, 1, order, 1));
+    queued = co_await until_waiters(s, 2);
+    REQUIRE(queued);
+    both = weft::semaphore::permit();  // frees 2 at once; `big` is first
+    co_await big;
+    co_await small;
+    CHECK(order == std::vector<int>{2, 1});
+    CHECK(s.available() == 2);
+  }());
+}
+
+TEST_CASE("one free permit does not let a later small request pass a waiting large one") {
+  run(1, []() -> weft::task<void> {
+    weft::semaphore s{2};
+    std::vector<int> order;
+    auto p1 = co_await s.acquire();
+    auto p2 = co_await s.acquire();
+    auto big = weft::spawn(take(s, 2, order, 2));
+    bool queued = co_await until_waiters(s, 1);
+    REQUIRE(queued);
+    auto small = weft::spawn(take(s, 1, order, 1));
+    queued = co_await until_waiters(s, 2);
+    REQUIRE(queued);
+    p1.release();
+    CHECK(s.available() == 1);
+    CHECK(weft::detail::sync_probe::waiters(s) == 2);
+    CHECK_FALSE(s.try_acquire());
+    p2.release();
+    co_await big;
+    co_await small;
+    CHECK(order == std::vector<int>{2, 1});
+  }());
+}
+
+TEST_CASE("aborting the waiting head grants the waiters behind it") {
+  run(2, []() -> weft::task<void> {
+    weft::semaphore s{2};
+    std::vector<int> order;
+    auto p1 = co_await s.acquire();
+    auto big = weft::spawn(take(s, 2, order, 2));
+    bool queued = co_await until_waiters(s, 1);
+    REQUIRE(queued);
+    auto small = weft::spawn(take(s, 1, order, 1));
+    queued = co_await until_waiters(s, 2);
+    REQUIRE(queued);
+    big.abort();
+    CHECK(co_await joined_cancelled(big));
+    co_await small;  // the free permit goes to it
+    CHECK(order == std::vector<int>{1});
+    p1.release();
+    CHECK(s.available() == 2);
+  }());
+}
+
+TEST_CASE("random aborts never leak or overuse permits") {
+  run(3, []() -> weft::task<void> {
+    abort_stress s;
+    rng r(5);
+    std::vector<weft::join_handle<void>> hs;
+    for (int i = 0; i < 24; ++i) hs.push_back(weft::spawn(abortable_user(s, std::uint64_t(i))));
+    const int aborts = int(scaled(3'000, 300));
+    for (int k = 0; k < aborts; ++k) {
+      for (int y = 0; y < 3; ++y) co_await weft::yield_now();
+      hs[r.below(hs.size())].abort();
+      hs.push_back(weft::spawn(abortable_user(s, std::uint64_t(100 + k))));
+    }
+    s.stop = true;
+    for (auto& h : hs) {
+      try {
+        co_await h;
+      } catch (const weft::cancelled&) {
+      }
+    }
+    CHECK(s.overuse.load() == 0);
+    CHECK(s.sem.available() == 3);
+    CHECK(weft::detail::sync_probe::waiters(s.sem) == 0);
+  }());
+}
+
+TEST_CASE("100,000 waiters are released at once without stack growth") {
+  run(2, []() -> weft::task<void> {
+    const std::size_t n = 100'000;
+    weft::semaphore s{0};
+    stack_spread spread;
+    std::atomic<std::size_t> got{0};
+    std::vector<weft::join_handle<void>> hs;
+    hs.reserve(n);
+    for (std::size_t i = 0; i < n; ++i)
+      hs.push_back(weft::spawn([](weft::semaphore& s, stack_spread& sp,
+                                  std::atomic<std::size_t>& g) -> weft::task<void> {
+        auto p = co_await s.acquire();
+        sp.record();
+        p.forget();
+        ++g;
+      }(s, spread, got)));
+    bool queued = co_await until_waiters(s, n, 60s);
+    CHECK(queued);
+    spread.record();
+    s.release(n);
+    for (auto& h : hs) co_await h;
+    CHECK(got.load() == n);
+    CHECK(s.available() == 0);
+    CHECK(spread.max_spread() < 64 * 1024);
+  }());
+}
+
+}  // TEST_SUITE

@@ -1,0 +1,234 @@
+#include "trace_file.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <map>
+
+#include <fmt/format.h>
+
+namespace weft_trace {
+namespace {
+
+// Little-endian loads; the file's layout owes nothing to this machine's.
+std::uint64_t load(const unsigned char* p, int bytes) {
+  std::uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+std::uint16_t u16(const unsigned char* p) { return std::uint16_t(load(p, 2)); }
+std::uint32_t u32(const unsigned char* p) { return std::uint32_t(load(p, 4)); }
+std::uint64_t u64(const unsigned char* p) { return load(p, 8); }
+
+struct chunk_header {
+  std::uint32_t magic;
+  std::uint16_t kind;
+  std::uint16_t index;
+  std::uint32_t count;
+  std::uint32_t dropped;
+  std::uint64_t seq;
+};
+
+chunk_header read_chunk_header(const unsigned char* p) {
+  return {u32(p), u16(p + 4), u16(p + 6), u32(p + 8), u32(p + 12), u64(p + 16)};
+}
+
+// A header we are willing to follow. A damaged one would send the decoder
+// off into the middle of other chunks, so the fields must be in range too.
+bool plausible(const chunk_header& h) {
+  return h.magic == chunk_magic && h.kind <= 2 && h.count <= max_chunk_records;
+}
+
+record read_record(const unsigned char* p) {
+  record r;
+  r.ts = u64(p);
+  r.type = rec(p[8]);
+  r.a8 = p[9];
+  r.a16 = u16(p + 10);
+  r.a32 = u32(p + 12);
+  r.x = u64(p + 16);
+  r.y = u64(p + 24);
+  return r;
+}
+
+class decoder {
+ public:
+  decoder(std::string_view bytes, trace_data& out)
+      : data_(reinterpret_cast<const unsigned char*>(bytes.data())), size_(bytes.size()), out_(out) {}
+
+  void run(std::size_t pos) {
+    std::size_t garbage_from = 0;
+    bool in_garbage = false;
+    while (pos < size_) {
+      if (size_ - pos < chunk_header_size) {
+        if (in_garbage) break;
+        out_.report.truncated = true;
+        out_.report.truncated_in_header = true;
+        out_.report.truncated_bytes = size_ - pos;
+        return;
+      }
+      chunk_header h = read_chunk_header(data_ + pos);
+      if (!plausible(h)) {
+        // Lost sync: look for the next chunk header byte by byte (garbage
+        // need not come in whole records).
+        if (!in_garbage) {
+          in_garbage = true;
+          garbage_from = pos;
+        }
+        ++pos;
+        continue;
+      }
+      end_garbage(in_garbage, garbage_from, pos);
+      std::size_t body = pos + chunk_header_size;
+      std::size_t available = (size_ - body) / record_size;
+      std::size_t count = h.count;
+      if (available < count) {
+        out_.report.truncated = true;
+        out_.report.truncated_thread = {thread_kind(h.kind), h.index};
+        out_.report.truncated_bytes = count * record_size - (size_ - body);
+        count = available;
+      }
+      chunk(h, body, count, count < h.count);
+      pos = body + std::size_t(h.count) * record_size;
+    }
+    end_garbage(in_garbage, garbage_from, size_);
+  }
+
+  void finish() {
+    out_.threads.reserve(streams_.size());
+    for (auto& [id, s] : streams_) out_.threads.push_back(std::move(s));
+  }
+
+ private:
+  void end_garbage(bool& in_garbage, std::size_t from, std::size_t to) {
+    if (!in_garbage) return;
+    in_garbage = false;
+    out_.report.garbage_bytes += to - from;
+    ++out_.report.garbage_runs;
+  }
+
+  thread_stream& stream(thread_id id) {
+    auto [it, fresh] = streams_.try_emplace(id);
+    if (fresh) it->second.id = id;
+    return it->second;
+  }
+
+  void chunk(const chunk_header& h, std::size_t body, std::size_t count, bool cut) {
+    thread_stream& s = stream({thread_kind(h.kind), h.index});
+    ++out_.report.chunks;
+    ++s.chunks;
+    s.dropped += h.dropped;
+    // A flight-recorder dump keeps only recent chunks: its first sequence
+    // number is not 0, and that is no loss.
+    bool first = s.chunks == 1;
+    if (first && out_.header.flight_recorder()) s.next_seq = h.seq;
+    if (h.seq > s.next_seq)
+      s.lost_chunks += h.seq - s.next_seq;
+    else if (h.seq < s.next_seq)
+      ++out_.report.out_of_order_chunks;
+    s.next_seq = h.seq + 1;
+
+    for (std::size_t i = 0; i < count;) {
+      record r = read_record(data_ + body + i * record_size);
+      ++i;
+      auto type = std::uint8_t(r.type);
+      if (type == 0 || type > last_record_type) {
+        ++out_.report.unknown_records;
+        continue;
+      }
+      if (r.type == rec::string) {
+        std::size_t len = r.a16;
+        std::size_t slots = (len + record_size - 1) / record_size;
+        if (i + slots > count) {
+          // Its payload is not in this chunk: what follows cannot be told
+          // apart from string bytes, so the rest of the chunk is dropped.
+          // (In a cut chunk that is just the truncation.)
+          if (!cut) ++out_.report.string_overruns;
+          return;
+        }
+        const char* text = reinterpret_cast<const char*>(data_ + body + i * record_size);
+        out_.strings[r.a32] = std::string(text, len);
+        i += slots;
+        continue;
+      }
+      if (r.type == rec::site) {
+        out_.sites[r.a32] = raw_site{std::uint32_t(r.x >> 32), std::uint32_t(r.x),
+                                     std::uint32_t(r.y >> 32), std::uint32_t(r.y)};
+        continue;
+      }
+      if (r.type == rec::thread_info) s.os_tid = r.x;
+      if (r.type == rec::drops) s.drop_records += r.a32;
+      ++out_.report.records;
+      s.records.push_back(r);
+    }
+  }
+
+  const unsigned char* data_;
+  std::size_t size_;
+  trace_data& out_;
+  std::map<thread_id, thread_stream> streams_;
+};
+
+}  // namespace
+
+read_result decode_trace(std::string_view bytes, std::string path) {
+  read_result result;
+  trace_data& t = result.trace;
+  t.path = std::move(path);
+  t.report.file_bytes = bytes.size();
+  auto fail = [&](std::string why) {
+    result.ok = false;
+    result.error = fmt::format("{}: {}", t.path, why);
+    return std::move(result);
+  };
+  if (bytes.size() < 8 || std::memcmp(bytes.data(), "WEFTTRC1", 8) != 0)
+    return fail("not a weft trace (bad magic; expected \"WEFTTRC1\")");
+  if (bytes.size() < file_header_size)
+    return fail(fmt::format("truncated file header ({} of {} bytes)", bytes.size(), file_header_size));
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  file_header& h = t.header;
+  h.version = u32(p + 8);
+  h.header_size = u32(p + 12);
+  h.start_ns = u64(p + 16);
+  h.start_unix_ns = u64(p + 24);
+  h.workers = u32(p + 32);
+  h.flags = u32(p + 36);
+  h.pid = u64(p + 40);
+  if (h.version != 1) return fail(fmt::format("unsupported trace version {} (this tool reads 1)", h.version));
+  if (h.header_size < file_header_size || h.header_size % record_size != 0)
+    return fail(fmt::format("bad header size {}", h.header_size));
+  if (h.header_size > bytes.size())
+    return fail(fmt::format("truncated file header ({} of {} bytes)", bytes.size(), h.header_size));
+  if (h.workers > no_worker) return fail(fmt::format("implausible worker count {}", h.workers));
+
+  decoder d(bytes, t);
+  d.run(h.header_size);
+  d.finish();
+  result.ok = true;
+  return result;
+}
+
+read_result read_trace_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) {
+    read_result r;
+    r.error = fmt::format("{}: cannot open: {}", path, std::strerror(errno));
+    return r;
+  }
+  std::string bytes;
+  char buf[1 << 16];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) bytes.append(buf, n);
+  bool failed = std::ferror(f) != 0;
+  int err = errno;
+  std::fclose(f);
+  if (failed) {
+    read_result r;
+    r.error = fmt::format("{}: read error: {}", path, std::strerror(err));
+    return r;
+  }
+  return decode_trace(bytes, path);
+}
+
+}  // namespace weft_trace

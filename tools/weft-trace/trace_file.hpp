@@ -1,0 +1,139 @@
+// The decoder: a .wtrace file (runtime/trace/FORMAT.md) turned into one
+// stream of records per recording thread, plus the strings and spawn sites
+// the streams define.
+//
+// A trace is often cut short (the process died, the disk filled) or damaged,
+// so decoding keeps whatever is well-formed and counts what it had to skip in
+// `decode_report`; only a file that is not a trace at all (unreadable, bad
+// magic, unknown version) is an error.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace weft_trace {
+
+enum class rec : std::uint8_t {
+  spawn = 1,
+  poll_begin = 2,
+  poll_end = 3,
+  wake = 4,
+  steal = 5,
+  park = 6,
+  unpark = 7,
+  io_poll = 8,
+  timer_fire = 9,
+  blocking_begin = 10,
+  blocking_end = 11,
+  queue_depth = 12,
+  clock_sync = 13,
+  string = 14,
+  site = 15,
+  thread_info = 16,
+  drops = 17,
+};
+inline constexpr std::uint8_t last_record_type = 17;
+
+enum class thread_kind : std::uint16_t { worker = 0, blocking = 1, other = 2 };
+
+inline constexpr std::size_t file_header_size = 64;
+inline constexpr std::size_t chunk_header_size = 32;
+inline constexpr std::size_t record_size = 32;
+inline constexpr std::uint32_t chunk_magic = 0x4B484357u;  // "WCHK"
+inline constexpr std::uint32_t max_chunk_records = 4096;
+inline constexpr std::uint16_t no_worker = 0xffff;
+
+struct record {
+  std::uint64_t ts = 0;
+  rec type{};
+  std::uint8_t a8 = 0;
+  std::uint16_t a16 = 0;
+  std::uint32_t a32 = 0;
+  std::uint64_t x = 0;
+  std::uint64_t y = 0;
+};
+
+struct file_header {
+  std::uint32_t version = 0;
+  std::uint32_t header_size = 0;
+  std::uint64_t start_ns = 0;
+  std::uint64_t start_unix_ns = 0;
+  std::uint32_t workers = 0;
+  std::uint32_t flags = 0;
+  std::uint64_t pid = 0;
+  bool flight_recorder() const { return (flags & 1u) != 0; }
+};
+
+struct thread_id {
+  thread_kind kind = thread_kind::other;
+  std::uint16_t index = 0;
+  auto operator<=>(const thread_id&) const = default;
+};
+
+// Everything one thread recorded, in its order (time order by FORMAT.md).
+// String and site definitions are not kept here but in `trace_data`.
+struct thread_stream {
+  thread_id id;
+  std::vector<record> records;
+  std::uint64_t dropped = 0;       // sum of the chunk headers' `dropped`
+  std::uint64_t drop_records = 0;  // sum of `drops` records (the same events, counted again)
+  std::uint64_t lost_chunks = 0;   // sequence numbers skipped between chunks
+  std::uint64_t chunks = 0;
+  std::uint64_t os_tid = 0;        // from thread_info, 0 if none
+  std::uint64_t next_seq = 0;      // decoder state: sequence expected next
+};
+
+// A spawn site as recorded: string ids, resolved by the analysis.
+struct raw_site {
+  std::uint32_t file = 0;
+  std::uint32_t line = 0;
+  std::uint32_t function = 0;
+  std::uint32_t name = 0;
+};
+
+// What decoding had to skip or could not trust. All zero/false for a clean file.
+struct decode_report {
+  std::uint64_t file_bytes = 0;
+  std::uint64_t chunks = 0;
+  std::uint64_t records = 0;           // records kept (string payload slots not counted)
+  bool truncated = false;              // the file ends inside a chunk
+  std::uint64_t truncated_bytes = 0;   // bytes the cut chunk lacks (cut in a header: its bytes present)
+  thread_id truncated_thread;          // whose chunk was cut (when `truncated` and the header was whole)
+  bool truncated_in_header = false;    // the file ends inside a chunk header
+  std::uint64_t unknown_records = 0;   // unknown types, skipped
+  std::uint64_t garbage_bytes = 0;     // bytes skipped looking for the next chunk header
+  std::uint64_t garbage_runs = 0;      // places where that happened
+  std::uint64_t string_overruns = 0;   // chunks stopped because a string ran past their end
+  std::uint64_t out_of_order_chunks = 0;  // a chunk whose sequence number went backwards
+};
+
+struct trace_data {
+  std::string path;
+  file_header header;
+  std::vector<thread_stream> threads;  // sorted by thread id
+  std::unordered_map<std::uint32_t, std::string> strings;
+  std::unordered_map<std::uint32_t, raw_site> sites;
+  decode_report report;
+
+  const std::string* string_at(std::uint32_t id) const {
+    auto it = strings.find(id);
+    return it == strings.end() ? nullptr : &it->second;
+  }
+};
+
+struct read_result {
+  bool ok = false;
+  std::string error;  // why the file is not a trace (when !ok)
+  trace_data trace;
+};
+
+// Decodes a whole file held in memory; `path` is only used in messages.
+read_result decode_trace(std::string_view bytes, std::string path);
+// Reads and decodes a file; !ok when it cannot be read or is no trace.
+read_result read_trace_file(const std::string& path);
+
+}  // namespace weft_trace
