@@ -91,13 +91,16 @@ runtime_metrics runtime::metrics() const {
   runtime_metrics m;
   m.workers.reserve(sched_->worker_count());
   auto get = [](const std::atomic<std::uint64_t>& c) { return c.load(std::memory_order_relaxed); };
+  const std::uint64_t now = detail::steady_ns();
   for (std::size_t i = 0; i < sched_->worker_count(); ++i) {
     detail::worker& w = sched_->worker_at(i);
     auto& c = w.counters();
+    std::uint64_t busy = get(c.busy_ns);
+    if (std::uint64_t since = get(c.awake_since_ns); since && now > since) busy += now - since;
     m.workers.push_back(worker_metrics{get(c.polls), get(c.steals), get(c.stolen_tasks),
                                        get(c.parks), get(c.lifo_polls), get(c.inject_pulls),
                                        get(c.io_polls), get(c.rescues), get(c.budget_yields),
-                                       w.queue().size()});
+                                       w.queue().size(), std::chrono::nanoseconds(busy)});
   }
   m.tasks_spawned = sched_->spawned();
   m.tasks_alive = sched_->owned().alive();

@@ -9,6 +9,7 @@
 // their destructors. Join handles that outlive it report weft::cancelled.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -43,8 +44,11 @@ struct worker_metrics {
   std::uint64_t inject_pulls = 0;
   std::uint64_t io_polls = 0;
   std::uint64_t reactor_rescues = 0;
-  std::uint64_t budget_yields = 0;
+  std::uint64_t budget_yields = 0;  // polls that ended because the task spent its budget
   std::size_t local_queue_depth = 0;
+  // Time spent awake (running tasks, polling I/O, searching) since the
+  // runtime started; with wall time it gives the worker's busy share.
+  std::chrono::nanoseconds busy_time{0};
 };
 
 struct runtime_metrics {

@@ -41,6 +41,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -66,6 +67,13 @@ class blocking_pool;
 
 // Counters a worker keeps about itself. Written by the owner with relaxed
 // stores (single writer, no read-modify-write), read by anyone.
+// Monotonic time in nanoseconds, for counters.
+inline std::uint64_t steady_ns() noexcept {
+  return std::uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                           std::chrono::steady_clock::now().time_since_epoch())
+                           .count());
+}
+
 struct worker_counters {
   std::atomic<std::uint64_t> polls{0};
   std::atomic<std::uint64_t> steals{0};
@@ -76,7 +84,10 @@ struct worker_counters {
   std::atomic<std::uint64_t> io_polls{0};
   std::atomic<std::uint64_t> rescues{0};
   std::atomic<std::uint64_t> budget_yields{0};
-  std::atomic<std::uint64_t> busy_ns{0};
+  std::atomic<std::uint64_t> busy_ns{0};  // awake time up to the last park
+  // When the worker last woke (steady_clock ns), or 0 while it is parked:
+  // metrics add the stretch in progress.
+  std::atomic<std::uint64_t> awake_since_ns{0};
 
   static void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) noexcept {
     c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
@@ -111,7 +122,7 @@ class worker {
  private:
   void run() noexcept;
   task_header* next_task(trace::poll_source& source) noexcept;
-  task_header* steal_work() noexcept;
+  task_header* steal_work(trace::poll_source& source) noexcept;
   void run_task(task_header* t, trace::poll_source source) noexcept;
   void poll(task_header* t, trace::poll_source source) noexcept;
   bool poll_io() noexcept;

@@ -48,8 +48,13 @@ void worker::unpark() noexcept {
   // A flag plus stop(), not a posted handler: a peer rescuing our reactor
   // may run our handlers, and would swallow a posted wake-up. stop() makes
   // every run of this io_context return until we restart() it ourselves.
-  wake_requested_.store(true, std::memory_order_release);
+  // stop() comes first: the flag then always announces a stop that has
+  // happened, so the restart() in consume_wake undoes it. (Flag first, a
+  // worker could consume the flag and restart before our stop() landed, and
+  // be left with a stopped reactor that nobody restarts: a lost wake-up
+  // that strands every handler posted to it, seen as a hang under load.)
   io_.stop();
+  wake_requested_.store(true, std::memory_order_release);
 }
 
 bool worker::consume_wake() noexcept {
@@ -89,6 +94,7 @@ void worker::run() noexcept {
     CPU_SET(index_ % cores, &set);
     pthread_setaffinity_np(pthread_self(), sizeof set, &set);
   }
+  counters_.awake_since_ns.store(steady_ns(), std::memory_order_relaxed);
   WEFT_TRACE(event::thread_info, std::uint8_t(trace::thread_kind::worker), std::uint16_t(index_), 0,
              std::uint64_t(::gettid()), 0);
 
@@ -103,8 +109,7 @@ void worker::run() noexcept {
     if (!t) {
       // Dry: let I/O and timers make work, then look at the peers.
       if (poll_io()) continue;
-      t = steal_work();
-      source = trace::poll_source::stolen;
+      t = steal_work(source);
     }
     if (t) {
       if (searching_) stop_searching();
@@ -128,7 +133,10 @@ task_header* worker::next_task(trace::poll_source& source) noexcept {
     }
   }
   source = trace::poll_source::lifo;
-  if (lifo_) return std::exchange(lifo_, nullptr);
+  if (lifo_) {
+    worker_counters::bump(counters_.lifo_polls);
+    return std::exchange(lifo_, nullptr);
+  }
   source = trace::poll_source::local;
   if (task_header* t = queue_.pop()) return t;
   source = trace::poll_source::inject;
@@ -139,7 +147,7 @@ task_header* worker::next_task(trace::poll_source& source) noexcept {
   return nullptr;
 }
 
-task_header* worker::steal_work() noexcept {
+task_header* worker::steal_work(trace::poll_source& source) noexcept {
   // Become a searcher even with no peer to steal from: the last searcher to
   // park re-checks every queue, which is what closes the race with a
   // notifier that saw this worker awake and so woke nobody.
@@ -156,6 +164,7 @@ task_header* worker::steal_work() noexcept {
           worker_counters::bump(counters_.steals);
           worker_counters::bump(counters_.stolen_tasks, count);
           WEFT_TRACE(event::steal, 0, std::uint16_t(v), count, t->id, 0);
+          source = trace::poll_source::stolen;
           return t;
         }
       }
@@ -163,6 +172,7 @@ task_header* worker::steal_work() noexcept {
   }
   if (task_header* t = sched_.inject().pop()) {
     worker_counters::bump(counters_.inject_pulls);
+    source = trace::poll_source::inject;
     return t;
   }
   return nullptr;
@@ -212,6 +222,9 @@ void worker::poll(task_header* t, trace::poll_source source) noexcept {
     sched_.complete(t);
     return;
   }
+  // A task whose budget ran out was made to yield by the awaitable that spent it.
+  if (t->budget <= 0) [[unlikely]]
+    worker_counters::bump(counters_.budget_yields);
 #if WEFT_TRACING
   if (trace_) [[unlikely]] {
     std::uint64_t id = t->id;  // t may run elsewhere once released
@@ -259,6 +272,10 @@ void worker::park() noexcept {
   worker_counters::bump(counters_.parks);
   WEFT_TRACE(event::park, 0, 0, 0, 0, 0);
   if (trace_) trace_->flush();  // an idle worker's events reach the file now
+  // Busy time: two clock reads per park, none per poll.
+  worker_counters::bump(counters_.busy_ns,
+                        steady_ns() - counters_.awake_since_ns.load(std::memory_order_relaxed));
+  counters_.awake_since_ns.store(0, std::memory_order_relaxed);
   parked.store(true, std::memory_order_release);
   auto why = trace::unpark_reason::shutdown;
   const auto rescue_after = sched_.config().reactor_rescue_after;
@@ -279,7 +296,9 @@ void worker::park() noexcept {
       }
       continue;
     }
-    if (stuck) {
+    // (A stopped reactor runs nothing: its owner has a wake-up to consume
+    // and will restart it; waiting in our own meanwhile does not spin.)
+    if (stuck && !stuck->io().stopped()) {
       // Serve the stuck peer's reactor from here, blocking in it for one
       // interval so its timers fire on time; wakes land in our queues.
       rescue(*stuck);
@@ -299,6 +318,7 @@ void worker::park() noexcept {
     stuck = find_stuck_peer();
   }
   parked.store(false, std::memory_order_release);
+  counters_.awake_since_ns.store(steady_ns(), std::memory_order_relaxed);
   int before = sched_.idle().unpark_self(index_);
   if (before < 0) {
     // A notifier took us off the sleepers: its stop() may still be pending.
