@@ -20,7 +20,9 @@
 // A fiber is a task. It sits in the same run queues as coroutine tasks, is
 // stolen by idle workers, resumes on whichever worker takes it, spends the
 // same cooperative budget, and shows in runtime::metrics() and the tracer
-// under its name ("fiber" unless named).
+// under its name ("fiber" unless named). An await that completes at once (a
+// channel with a message waiting, a free mutex) costs no stack switch; one
+// that waits costs two (see detail/fiber_core.hpp).
 //
 // Thread safety: fn runs on one worker at a time, but not always the same one
 // (see the thread_local rule below). A join_handle is used as for any task.
@@ -56,9 +58,11 @@
 // or errno's __errno_location(). The code would then read and write the
 // previous thread's variables while another task runs there. So:
 //   - read thread-local state through an out-of-line, [[gnu::noinline]]
-//     function, and call it again after every suspension rather than keeping
-//     its result or a pointer into it (weft's own per-thread state is read
-//     that way: runtime/detail/current.cpp, runtime/detail/fiber_core.cpp);
+//     function ([[gnu::noipa]] if it only calls const functions, so that the
+//     compiler cannot deduce it is const too), and call it again after every
+//     suspension rather than keeping its result or a pointer into it (weft's
+//     own per-thread state is read that way: runtime/detail/current.cpp,
+//     runtime/detail/fiber_core.cpp);
 //   - never hold a std::mutex (or anything else tied to a thread) across a
 //     suspension: it would be unlocked on another thread. Use weft::mutex.
 // The runtime/fiber tests enforce this on 100,000 forced cross-worker
@@ -95,11 +99,7 @@ struct fiber_options {
 
 // 256 KiB (1 MiB in sanitizer builds, whose frames are several times larger).
 // Untouched stack pages cost address space only, not memory.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-inline constexpr std::size_t default_fiber_stack_size = 1024 * 1024;
-#else
-inline constexpr std::size_t default_fiber_stack_size = 256 * 1024;
-#endif
+inline constexpr std::size_t default_fiber_stack_size = detail::default_stack_bytes;
 
 template <class F>
 using fiber_result_t = std::invoke_result_t<std::decay_t<F>&>;
@@ -136,27 +136,6 @@ task<R> drive_fiber(F fn, fiber_options opts) {
   if constexpr (!std::is_void_v<R>) co_return std::move(*body.value);
 }
 
-// Suspends the driver on the awaiter a fiber left in `r`.
-template <class A>
-std::coroutine_handle<> suspend_on(await_request* r, fiber_driver_handle driver) noexcept {
-  A& a = *static_cast<A*>(r->awaiter);
-  try {
-    using result = decltype(a.await_suspend(driver));
-    if constexpr (std::is_void_v<result>) {
-      a.await_suspend(driver);
-      return std::noop_coroutine();
-    } else if constexpr (std::is_same_v<result, bool>) {
-      if (a.await_suspend(driver)) return std::noop_coroutine();
-      return driver;
-    } else {
-      return a.await_suspend(driver);
-    }
-  } catch (...) {
-    r->error = std::current_exception();  // rethrown on the fiber
-    return driver;
-  }
-}
-
 }  // namespace detail
 
 // A lazy task that runs fn() on a fiber when awaited or spawned.
@@ -181,15 +160,29 @@ join_handle<fiber_result_t<F>> spawn_fiber(
 // tasks meanwhile) until the awaitable completes, then returns its result or
 // rethrows its exception. The fiber may continue on another worker thread.
 // Throws weft::runtime_misuse when not called on a fiber.
+//
+// Always inlined: a call level between a stack switch and the code it returns
+// to costs a mispredicted return (see detail/fiber_core.cpp, transfer).
 template <class Aw>
-decltype(auto) await(Aw&& aw) {
+[[gnu::always_inline]] inline decltype(auto) await(Aw&& aw) {
   detail::fiber_core* f = detail::current_fiber();
   if (!f) detail::throw_await_outside_fiber();
   auto&& a = detail::get_awaiter(std::forward<Aw>(aw));
-  using awaiter = std::remove_reference_t<decltype(a)>;
   if (!a.await_ready()) {
-    detail::await_request r{&detail::suspend_on<awaiter>, std::addressof(a), nullptr};
-    f->suspend(r);
+    // The awaiter registers the fiber's driver (see detail/fiber_core.hpp);
+    // an exception from await_suspend simply propagates from here.
+    f->check_unwinding();
+    detail::fiber_driver_handle driver = f->driver();
+    using suspend_result = decltype(a.await_suspend(driver));
+    if constexpr (std::is_void_v<suspend_result>) {
+      a.await_suspend(driver);
+      f->suspend(nullptr);
+    } else if constexpr (std::is_same_v<suspend_result, bool>) {
+      if (a.await_suspend(driver)) f->suspend(nullptr);
+    } else {
+      std::coroutine_handle<> next = a.await_suspend(driver);
+      if (next != driver) f->suspend(next);  // the driver itself: go on at once
+    }
   }
   return a.await_resume();
 }

@@ -27,10 +27,6 @@ namespace ctx = boost::context::detail;
 
 namespace {
 
-// Per-thread state, one thread_local so that a resume reads TLS once. Written
-// only on the driver side, around the switch (so always by the thread it
-// belongs to); `running` is read by weft::await through current_fiber() and
-// by the SIGSEGV handler.
 // The Itanium C++ ABI's per-thread exception state (__cxa_eh_globals): the
 // stack of caught exceptions and the uncaught count. A fiber that suspends
 // inside a catch handler must find its own exception there on whatever
@@ -40,6 +36,10 @@ struct eh_globals {
   unsigned int uncaught;
 };
 
+// Per-thread state, one thread_local so that a resume reads TLS once. Written
+// only on the driver side, around the switch (so always by the thread it
+// belongs to); `running` is read by weft::await through current_fiber() and
+// by the SIGSEGV handler.
 struct thread_state {
   fiber_core* running = nullptr;  // the fiber running on this thread
   eh_globals* eh = nullptr;       // this thread's __cxa_eh_globals; null until prepared
@@ -119,7 +119,7 @@ struct fiber_entry {
 fiber_core::fiber_core(std::size_t stack_size, body_fn run, void* body, const char* name)
     : run_(run), body_(body) {
   stack_ = acquire_fiber_stack(
-      round_fiber_stack_size(stack_size ? stack_size : default_fiber_stack_size()));
+      round_fiber_stack_size(stack_size ? stack_size : default_stack_bytes));
   const std::size_t colour = colour_of(stack_);
   fiber_ctx_ = ctx::make_fcontext(stack_.top() - colour, stack_.usable - colour, &fiber_entry::run);
 #if defined(__SANITIZE_THREAD__)
@@ -156,36 +156,47 @@ fiber_core::~fiber_core() {
   if (started_ && !done_) {
     // Suspended in weft::await: make that await throw fiber_unwind, and run
     // the fiber until the exception has unwound it and it has finished.
-    // While unwinding_ is set, suspend() throws before it switches, so the
-    // fiber can only come back here finished.
+    // While unwinding_ is set, weft::await throws before it registers or
+    // switches anything, so the fiber can only come back here finished.
     unwinding_ = true;
     resume();
   }
   if (!done_) finished();  // never started
 }
 
-void fiber_core::suspend(await_request& r) {
-  if (unwinding_) throw fiber_unwind{};
-  request_ = &r;
+void fiber_core::suspend(std::coroutine_handle<> next) {
+  next_ = next;
   transfer(hop::leave);
   // Resumed, maybe on another thread: no thread-local state from here on.
-  request_ = nullptr;
-  if (unwinding_) throw fiber_unwind{};
-  if (r.error) std::rethrow_exception(std::exchange(r.error, nullptr));
+  if (unwinding_) throw_unwind();
 }
+
+void fiber_core::throw_unwind() { throw fiber_unwind{}; }
 
 namespace {
 
-// Awaits, on the driver's behalf, what the fiber asked for: the real
-// awaiter's await_suspend sees the driver's handle, so the driver is what
-// gets registered, woken, cancelled and requeued.
-struct forward_request {
-  explicit forward_request(await_request* req) noexcept : r(req) {}
-  await_request* r;
+// Learns the driver's own handle, without suspending.
+struct capture_handle {
+  explicit capture_handle(fiber_core* core) noexcept : f(core) {}
+  fiber_core* f;
   bool await_ready() const noexcept { return false; }
-  std::coroutine_handle<> await_suspend(fiber_driver_handle h) noexcept { return r->suspend(r, h); }
-  // Nothing to do here: the fiber calls the awaiter's await_resume itself,
-  // on its own stack, so results and exceptions need no copy.
+  bool await_suspend(fiber_driver_handle h) const noexcept {
+    f->set_driver(h);
+    return false;
+  }
+  void await_resume() const noexcept {}
+};
+
+// The fiber suspended in weft::await, having registered the driver with the
+// awaitable: suspend the driver there, and run whatever the awaiter's
+// await_suspend returned (a task awaited inline) on this stack.
+struct leave_for {
+  explicit leave_for(std::coroutine_handle<> n) noexcept : next(n) {}
+  std::coroutine_handle<> next;
+  bool await_ready() const noexcept { return false; }
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<>) const noexcept {
+    return next ? next : std::noop_coroutine();
+  }
   void await_resume() const noexcept {}
 };
 
@@ -193,7 +204,8 @@ struct forward_request {
 
 // Next to resume(), which is inlined into it (see transfer).
 task<void> run_fiber(fiber_core& f) {
-  while (f.resume()) co_await forward_request(f.request());
+  co_await capture_handle(&f);
+  while (f.resume()) co_await leave_for(f.take_next());
 }
 
 void fiber_core::finished() noexcept {
@@ -216,14 +228,6 @@ void throw_await_outside_fiber() {
   throw runtime_misuse(
       "weft::await called outside a fiber (in a coroutine task, use co_await; "
       "to block a plain thread, use runtime::block_on)");
-}
-
-std::size_t default_fiber_stack_size() noexcept {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  return 1024 * 1024;  // sanitizer frames are several times larger
-#else
-  return 256 * 1024;
-#endif
 }
 
 }  // namespace weft::detail

@@ -2,16 +2,26 @@
 //
 // A fiber is driven by an ordinary weft task, its *driver*: run_fiber() below,
 // awaited inline by the spawned task<R> that owns this fiber_core in its
-// frame. The driver switches onto the fiber's stack (resume). When the fiber
-// calls weft::await(aw), it leaves an await_request on its own stack that
-// points at the awaiter, and switches back (suspend). The driver then
-// co_awaits a small forwarding awaiter whose await_suspend calls the real
-// awaiter's await_suspend with the driver's coroutine handle. So every weft
-// awaitable -- its cancel hook, its wake-up, its cooperative budget -- works
-// unchanged, and a fiber is a task by construction: it sits in the run queues,
-// is stolen, aborted, counted in the metrics and destroyed at shutdown like
-// any other. When the driver is resumed, it switches back onto the fiber,
-// which calls await_resume itself, on its own stack. No allocation per await.
+// frame. A poll of that task resumes the driver, which switches onto the
+// fiber's stack (resume). The fiber runs until it calls weft::await(aw).
+//
+// weft::await runs the awaiter's protocol on the fiber itself, but on the
+// driver's behalf: await_suspend gets the driver's coroutine handle, so the
+// driver is what the awaitable registers, wakes, cancels and requeues, and
+// every weft awaitable -- its cancel hook, its wake-up, its cooperative
+// budget -- works unchanged. This is safe while the fiber runs because the
+// driver's task is inside a poll: its `running` bit is held, so a wake-up that
+// arrives at once (from another worker, say) only marks the task notified,
+// and nothing resumes the driver before that poll has ended. If await_suspend
+// says "do not suspend", the fiber just carries on: an operation that
+// completes at once costs no switch at all. Otherwise the fiber switches back
+// (suspend) and the driver suspends at a co_await -- the resume point the
+// awaitable recorded -- continuing with the coroutine await_suspend returned,
+// if any (awaiting a task inline runs it on the worker's stack, not on the
+// fiber's). When the driver is resumed, it switches onto the fiber, which
+// calls await_resume itself, on its own stack. So a fiber is a task by
+// construction: it sits in the run queues, is stolen, aborted, counted in the
+// metrics and destroyed at shutdown like any other. No allocation per await.
 //
 // A fiber always switches back to the very context that entered it, on the
 // same thread, so all thread-bound bookkeeping (the running fiber, the C++
@@ -31,24 +41,22 @@
 
 #include <coroutine>
 #include <cstddef>
-#include <exception>
+#include <utility>
 
 #include <runtime/detail/fiber_stack.hpp>
 #include <runtime/task.hpp>
 
 namespace weft::detail {
 
+// A fiber's stack when fiber_options::stack_size is 0 (weft::default_fiber_stack_size).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr std::size_t default_stack_bytes = 1024 * 1024;  // sanitizer frames are larger
+#else
+inline constexpr std::size_t default_stack_bytes = 256 * 1024;
+#endif
+
 // The coroutine that drives fibers: its promise is the one awaiters see.
 using fiber_driver_handle = std::coroutine_handle<task_promise<void>>;
-
-// What a suspended fiber asks its driver to await. Lives on the fiber's stack.
-struct await_request {
-  // Calls the awaiter's await_suspend with the driver's handle; returns the
-  // coroutine to continue with (noop: suspended; the driver: go on at once).
-  std::coroutine_handle<> (*suspend)(await_request* self, fiber_driver_handle driver) noexcept;
-  void* awaiter;
-  std::exception_ptr error;  // await_suspend threw; rethrown on the fiber
-};
 
 // Thrown out of weft::await inside a suspended fiber whose task is being
 // destroyed (runtime shutdown), so that its stack unwinds and its destructors
@@ -63,7 +71,7 @@ class fiber_core {
   using body_fn = void (*)(void* body) noexcept;
 
   // Takes a stack from the pool (throws std::bad_alloc if none can be mapped).
-  // stack_size 0 means default_fiber_stack_size().
+  // stack_size 0 means default_stack_bytes.
   fiber_core(std::size_t stack_size, body_fn run, void* body, const char* name);
   // A fiber suspended in weft::await is resumed with fiber_unwind and runs
   // until it finishes; then its stack goes back to the pool.
@@ -71,15 +79,23 @@ class fiber_core {
   fiber_core(const fiber_core&) = delete;
   fiber_core& operator=(const fiber_core&) = delete;
 
-  // Driver side: runs the fiber until it awaits (true: request() says on
-  // what) or finishes (false).
+  // Driver side: runs the fiber until it suspends in weft::await (true) or
+  // finishes (false). After true, take_next() says what to continue with.
   bool resume();
-  await_request* request() const noexcept { return request_; }
+  std::coroutine_handle<> take_next() noexcept { return std::exchange(next_, {}); }
+  void set_driver(fiber_driver_handle h) noexcept { driver_ = h; }
 
-  // Fiber side: hands `r` to the driver and switches away; returns once the
-  // driver resumed the fiber, possibly on another thread. Rethrows what the
-  // awaiter's await_suspend threw; throws fiber_unwind at shutdown.
-  void suspend(await_request& r);
+  // Fiber side. The handle awaiters must see.
+  fiber_driver_handle driver() const noexcept { return driver_; }
+  // Throws fiber_unwind if the fiber's task is being destroyed: weft::await
+  // calls it before it registers anything with an awaitable.
+  void check_unwinding() const {
+    if (unwinding_) throw_unwind();
+  }
+  // Switches back to the driver, which suspends and then continues with
+  // `next` (null: nothing); returns once the driver resumed the fiber,
+  // possibly on another thread. Throws fiber_unwind at shutdown.
+  void suspend(std::coroutine_handle<> next);
 
   const fiber_stack& stack() const noexcept { return stack_; }
 
@@ -94,13 +110,15 @@ class fiber_core {
   void transfer(hop h) noexcept;
   void landed(hop h, void* from) noexcept;
   void finished() noexcept;
+  [[noreturn]] static void throw_unwind();
 
   void* fiber_ctx_ = nullptr;   // where the fiber continues (while switched out)
   void* caller_ctx_ = nullptr;  // where its driver continues (while it runs)
   fiber_stack stack_{};
   body_fn run_;
   void* body_;
-  await_request* request_ = nullptr;
+  fiber_driver_handle driver_;         // run_fiber's own handle
+  std::coroutine_handle<> next_;       // what the driver continues with after a suspend
   bool started_ = false;
   bool done_ = false;
   bool unwinding_ = false;
@@ -118,8 +136,8 @@ class fiber_core {
   std::size_t caller_stack_size_ = 0;
 };
 
-// The driver loop (fiber_core.cpp): resume the fiber, await what it asks for,
-// repeat until it finished.
+// The driver loop (fiber_core.cpp): resume the fiber; when it suspends,
+// suspend too (continuing with what it passed on); repeat until it finished.
 task<void> run_fiber(fiber_core& f);
 
 // The fiber running on this thread, or null. Out of line and never inlined:
@@ -127,6 +145,5 @@ task<void> run_fiber(fiber_core& f);
 // across a suspension.
 [[gnu::noinline]] fiber_core* current_fiber() noexcept;
 [[noreturn]] void throw_await_outside_fiber();
-std::size_t default_fiber_stack_size() noexcept;
 
 }  // namespace weft::detail
