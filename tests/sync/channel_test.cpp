@@ -525,4 +525,28 @@ TEST_CASE("ping-pong rings over channels, with a watchdog") {
   }
 }
 
+TEST_CASE("a runtime destroyed with senders and receivers pending leaves the channel usable") {
+  weft::channel<int> full{1}, empty{1};  // outlive the runtime, like globals
+  CHECK(full.try_send(1).sent());
+  {
+    weft::runtime rt{workers(2)};
+    rt.block_on([](weft::channel<int>& full, weft::channel<int>& empty) -> weft::task<void> {
+      for (int i = 0; i < 4; ++i) {
+        weft::spawn([](weft::channel<int>& c) -> weft::task<void> { co_await c.send(2); }(full));
+        weft::spawn([](weft::channel<int>& c) -> weft::task<void> { co_await c.recv(); }(empty));
+      }
+      bool queued = co_await until_waiters(full, 4);
+      CHECK(queued);
+      queued = co_await until_waiters(empty, 4);
+      CHECK(queued);
+    }(full, empty));
+  }
+  CHECK(weft::detail::sync_probe::waiters(full) == 0);
+  CHECK(weft::detail::sync_probe::waiters(empty) == 0);
+  CHECK(*full.try_recv() == 1);
+  CHECK(full.try_recv().empty());
+  CHECK(empty.try_send(3).sent());
+  CHECK(*empty.try_recv() == 3);
+}
+
 }  // TEST_SUITE

@@ -203,4 +203,23 @@ TEST_CASE("100,000 waiters are released at once without stack growth") {
   }());
 }
 
+TEST_CASE("a runtime destroyed with acquirers pending gives every permit back") {
+  weft::semaphore s{2};  // outlives the runtime, like a global
+  for (int round = 0; round < 20; ++round) {
+    weft::runtime rt{workers(2)};
+    rt.block_on([](weft::semaphore& s) -> weft::task<void> {
+      auto p = co_await s.acquire(2);
+      for (int i = 0; i < 4; ++i)
+        weft::spawn([](weft::semaphore& s) -> weft::task<void> {
+          auto p = co_await s.acquire();
+          co_await weft::sleep_for(1h);  // holds it until shutdown destroys us
+        }(s));
+      bool queued = co_await until_waiters(s, 4);
+      CHECK(queued);
+    }(s));
+  }
+  CHECK(s.available() == 2);
+  CHECK(weft::detail::sync_probe::waiters(s) == 0);
+}
+
 }  // TEST_SUITE
