@@ -82,6 +82,21 @@ run_with_timeout() {
 
 installed() {
   local stage=$tmp/stage
+  # `meson test` builds only what the tests need, so installed targets that no
+  # test uses (weft-trace, say) may not be built yet: build exactly those
+  # outputs (a no-op after a full build), never the whole tree, since other
+  # tests may be running from it.
+  local -a outputs
+  mapfile -t outputs < <("${meson[@]}" introspect "$build" --targets | python3 -c '
+import json, os, sys
+for t in json.load(sys.stdin):
+    if t.get("installed"):
+        for f in t["filename"]:
+            print(os.path.relpath(f, sys.argv[1]))' "$build") || fail "meson introspect --targets"
+  if ((${#outputs[@]})); then
+    ninja -C "$build" "${outputs[@]}" >"$tmp/ninja.log" 2>&1 < /dev/null ||
+      { tail -n 60 "$tmp/ninja.log"; fail "building the installed targets"; }
+  fi
   say "meson install --destdir $stage"
   "${meson[@]}" install -C "$build" --no-rebuild --quiet --destdir "$stage" >"$tmp/install.log" 2>&1 ||
     { cat "$tmp/install.log"; fail "meson install"; }

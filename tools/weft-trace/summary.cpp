@@ -195,11 +195,13 @@ class summarizer {
       total += g.busy_ns;
       if (g.site == 0) {
         g.where = "(no spawn record)";
+        g.short_where = g.where;
       } else if (auto it = tl_.sites.find(g.site); it != tl_.sites.end()) {
         g.where = it->second.where();
+        g.short_where = it->second.short_where();
         g.name = it->second.name;
       } else {
-        g.where = fmt::format("site #{}", g.site);
+        g.where = g.short_where = fmt::format("site #{}", g.site);
       }
       s_.groups.push_back(std::move(g));
     }
@@ -339,7 +341,7 @@ class summarizer {
       const poll& p = tl_.polls[worst[i]->poll];
       const site_info* site = tl_.site_of(p.task);
       std::string text = fmt::format("task {} \"{}\" ({}) ran {} without yielding on {}", p.task,
-                                     tl_.task_label(p.task), site ? site->where() : "no spawn record",
+                                     tl_.task_label(p.task), site ? site->short_where() : "no spawn record",
                                      format_duration(p.duration()), tl_.lanes[p.lane].label);
       if (worst[i]->io_waited())
         text += fmt::format("; {} I/O handlers on its reactor waited", worst[i]->io_waited());

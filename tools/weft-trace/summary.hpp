@@ -15,6 +15,8 @@
 //   that waited behind one on worker W: handlers run by peers' rescue polls
 //   of W's reactor that ended during it, plus those of the first poll of W's
 //   reactor that ended after it; and the timers those rescue polls fired.
+// - task groups: tasks by spawn site (file, line, function, name), however
+//   many threads defined that site; tasks with no spawn record form one group.
 #pragma once
 
 #include <cstdint>
@@ -84,6 +86,7 @@ struct long_poll {
 struct task_group {
   std::uint32_t site = 0;  // one of its site ids; 0: tasks without a spawn record
   std::string where;       // "file:line function"
+  std::string short_where; // the same with the function's short name
   std::string name;
   std::uint64_t busy_ns = 0;
   double busy_pct = 0;     // of all poll time

@@ -60,6 +60,7 @@ void write_summary_json(json_writer& w, const timeline& tl, const summary& s) {
     w.field("poll", lp.poll).field("thread", tl.lanes[p.lane].label).field("lane", p.lane);
     w.key("task").id(p.task);
     w.field("name", tl.task_label(p.task)).field("site", site ? site->where() : std::string());
+    w.field("site_short", site ? site->short_where() : std::string());
     w.field("begin_ns", p.begin).field("duration_ns", p.duration()).field("outcome", outcome_name(p.outcome));
     w.field("io_waited", lp.io_waited()).field("io_rescued", lp.io_rescued).field("io_after", lp.io_after);
     w.field("timers_rescued", lp.timers_rescued);
@@ -70,7 +71,8 @@ void write_summary_json(json_writer& w, const timeline& tl, const summary& s) {
   w.key("groups").begin_array();
   for (const task_group& g : s.groups) {
     w.begin_object();
-    w.field("site", g.site).field("where", g.where).field("name", g.name).field("busy_ns", g.busy_ns);
+    w.field("site", g.site).field("where", g.where).field("where_short", g.short_where).field("name", g.name);
+    w.field("busy_ns", g.busy_ns);
     w.field("busy_pct", g.busy_pct).field("polls", g.polls).field("tasks", g.tasks);
     w.field("max_poll_ns", g.max_poll_ns);
     w.end_object();
@@ -88,6 +90,17 @@ void write_summary_json(json_writer& w, const timeline& tl, const summary& s) {
   w.field("unknown_records", r.unknown_records).field("garbage_bytes", r.garbage_bytes);
   w.field("string_overruns", r.string_overruns).field("out_of_order_chunks", r.out_of_order_chunks);
   w.field("unmatched_poll_ends", tl.odd.unmatched_poll_ends).field("unclosed_polls", tl.odd.unclosed_polls);
+  w.field("nested_polls", tl.odd.nested_polls);
+  w.field("wakes_of_unknown_tasks", tl.odd.wakes_of_unknown_tasks);
+  w.field("steals_of_unknown_tasks", tl.odd.steals_of_unknown_tasks);
+  // The same drops counted twice by the recorder: in chunk headers and in
+  // `drops` records (they agree in a complete trace).
+  std::uint64_t in_headers = 0, in_records = 0;
+  for (const thread_stream& ts : t.threads) {
+    in_headers += ts.dropped;
+    in_records += ts.drop_records;
+  }
+  w.field("dropped_in_chunk_headers", in_headers).field("dropped_in_records", in_records);
   w.end_object();
 
   w.key("warnings").begin_array();

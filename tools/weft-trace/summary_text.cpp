@@ -25,6 +25,17 @@ std::string utc_time(std::uint64_t unix_ns) {
   return buf;
 }
 
+// At most `width` characters (UTF-8 aware), "..." marking a cut.
+std::string clip(const std::string& s, std::size_t width) {
+  std::size_t chars = 0, i = 0, cut = 0;
+  for (; i < s.size(); ++i) {
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) == 0x80) continue;  // a continuation byte
+    if (chars == width - 3) cut = i;
+    if (++chars > width) return s.substr(0, cut) + "...";
+  }
+  return s;
+}
+
 std::string plural(std::uint64_t n, const char* word) { return fmt::format("{} {}{}", n, word, n == 1 ? "" : "s"); }
 
 class text_writer {
@@ -117,16 +128,16 @@ class text_writer {
     line("");
     line("Long polls (over {}): {}", format_duration(s_.options.long_poll_ns), s_.long_polls.size());
     if (s_.long_polls.empty()) return;
-    line("  {:>9} {:>11} {:<10} {:>8}  {:<16} {:<36} {}", "duration", "at", "thread", "task", "name", "spawn site",
+    line("  {:>9} {:>11} {:<10} {:>8}  {:<24} {:<48} {}", "duration", "at", "thread", "task", "name", "spawn site",
          "I/O waited (rescued + after), timers fired by rescues");
     std::size_t n = std::min(s_.long_polls.size(), max_long_polls_listed);
     for (std::size_t i = 0; i < n; ++i) {
       const long_poll& lp = s_.long_polls[i];
       const poll& p = tl_.polls[lp.poll];
       const site_info* site = tl_.site_of(p.task);
-      line("  {:>9} {:>11} {:<10} {:>8}  {:<16} {:<36} {} ({} + {}), {}", format_duration(p.duration()),
+      line("  {:>9} {:>11} {:<10} {:>8}  {:<24} {:<48} {} ({} + {}), {}", format_duration(p.duration()),
            format_ms(p.begin), tl_.lanes[p.lane].label, p.task,
-           tl_.task_label(p.task), site ? site->where() : "(no spawn record)", lp.io_waited(), lp.io_rescued,
+           clip(tl_.task_label(p.task), 24), clip(site ? site->short_where() : "(no spawn record)", 48), lp.io_waited(), lp.io_rescued,
            lp.io_after, lp.timers_rescued);
     }
     if (s_.long_polls.size() > n) line("  ... and {} more", s_.long_polls.size() - n);
@@ -144,7 +155,7 @@ class text_writer {
     for (std::size_t i = 0; i < n; ++i) {
       const task_group& g = s_.groups[i];
       line("  {:>9} {:>5}% {:>7} {:>6} {:>9}  {}{}", format_duration(g.busy_ns), format_pct(g.busy_ns, s_.poll_ns),
-           g.polls, g.tasks, format_duration(g.max_poll_ns), g.where,
+           g.polls, g.tasks, format_duration(g.max_poll_ns), g.short_where,
            g.name.empty() ? std::string() : fmt::format(" \"{}\"", g.name));
     }
     if (s_.groups.size() > n) line("  ... and {} more groups", s_.groups.size() - n);

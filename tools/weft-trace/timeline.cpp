@@ -1,6 +1,7 @@
 #include "timeline.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <iterator>
 #include <limits>
 
@@ -12,8 +13,61 @@ std::string site_info::where() const {
   if (!defined) return fmt::format("site #{}", id);
   std::string s = file.empty() ? std::string("?") : file;
   if (line != 0) s += fmt::format(":{}", line);
-  if (!function.empty()) s += " " + function;
+  if (!function.empty()) {
+    s += ' ';
+    s += function;
+  }
   return s;
+}
+
+std::string site_info::short_where() const {
+  if (!defined) return where();
+  std::string s = file.empty() ? std::string("?") : file;
+  if (line != 0) s += fmt::format(":{}", line);
+  if (!function.empty()) {
+    s += ' ';
+    s += short_function(function);
+  }
+  return s;
+}
+
+std::string short_function(std::string_view function) {
+  std::string f(function);
+  for (std::string_view anon : {"{anonymous}::", "(anonymous namespace)::"})
+    for (std::size_t at; (at = f.find(anon)) != std::string::npos;) f.erase(at, anon.size());
+  // The name ends at the first '(' outside template brackets; the return
+  // type, at the last space before it outside them. An operator's own
+  // characters ("operator()", "operator<<", "operator bool") are part of
+  // the name.
+  auto ident = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+  int angle = 0;
+  std::size_t end = f.size(), start = 0;
+  for (std::size_t i = 0; i < f.size(); ++i) {
+    char c = f[i];
+    if (angle == 0 && f.compare(i, 8, "operator") == 0 && (i == 0 || !ident(f[i - 1])) &&
+        (i + 8 == f.size() || !ident(f[i + 8]))) {
+      std::size_t j = i + 8;
+      if (j < f.size() && f[j] == ' ') {
+        ++j;  // "operator bool", "operator new": the name follows
+      } else if (f.compare(j, 2, "()") == 0) {
+        j += 2;
+      } else {
+        while (j < f.size() && std::string_view("<>=!+-*/%^&|~,[]").find(f[j]) != std::string_view::npos) ++j;
+      }
+      i = j - 1;
+    } else if (c == '<') {
+      ++angle;
+    } else if (c == '>' && angle > 0) {
+      --angle;
+    } else if (angle == 0 && c == ' ') {
+      start = i + 1;
+    } else if (angle == 0 && c == '(') {
+      end = i;
+      break;
+    }
+  }
+  if (start >= end) return f;
+  return f.substr(start, end - start);
 }
 
 const task_info* timeline::task(std::uint64_t id) const {
@@ -31,7 +85,7 @@ const site_info* timeline::site_of(std::uint64_t task_id) const {
 std::string timeline::task_label(std::uint64_t task_id) const {
   if (const site_info* s = site_of(task_id)) {
     if (!s->name.empty()) return s->name;
-    if (!s->function.empty()) return s->function;
+    if (!s->function.empty()) return short_function(s->function);
   }
   return fmt::format("task {}", task_id);
 }
@@ -153,7 +207,10 @@ class builder {
           break;
         }
         case rec::poll_begin:
-          if (open) ++out_.odd.unclosed_polls;
+          if (open) {
+            ++out_.odd.unclosed_polls;
+            ++out_.odd.nested_polls;
+          }
           open = true;
           current = poll{};
           current.lane = lane;
@@ -269,6 +326,14 @@ class builder {
   // precede one poll (it should not happen), the earliest one counts: the
   // task was runnable from then on.
   void bind() {
+    auto known = [&](std::uint64_t id) {
+      auto it = out_.tasks.find(id);
+      return it != out_.tasks.end() && (it->second.spawned || !it->second.polls.empty());
+    };
+    for (const wake_event& w : out_.wakes)
+      out_.odd.wakes_of_unknown_tasks += !known(w.task) || (w.waker != 0 && !known(w.waker));
+    for (const steal_event& st : out_.steals) out_.odd.steals_of_unknown_tasks += !known(st.first_task);
+
     std::vector<std::uint32_t> order(out_.wakes.size());
     for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
     std::stable_sort(order.begin(), order.end(),

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -28,7 +29,14 @@ struct site_info {
   std::string name;
   // "file:line function"; "site #N" when the definition is missing.
   std::string where() const;
+  // The same with the function's short name (see short_function).
+  std::string short_where() const;
 };
+
+// A function name as source_location gives it, without return type,
+// parameters and anonymous namespaces, for labels:
+// "T weft::runtime::block_on(weft::task<T>) [with T = int]" -> "weft::runtime::block_on".
+std::string short_function(std::string_view function);
 
 struct task_info {
   std::uint64_t id = 0;
@@ -113,7 +121,13 @@ struct depth_sample {
 struct anomalies {
   std::uint64_t unmatched_poll_ends = 0;  // poll_end without its poll_begin
   std::uint64_t unclosed_polls = 0;       // poll_begin never ended (e.g. cut off)
+  std::uint64_t nested_polls = 0;         // of those, the ones another poll_begin followed on the same thread
   std::uint64_t backwards_time = 0;       // an end before its begin
+  // Wakes and steals naming a task (woken, waker, first stolen) that the
+  // trace neither spawned nor polled: expected in a flight-recorder dump
+  // (spawned before its window), a bug in the recorder otherwise.
+  std::uint64_t wakes_of_unknown_tasks = 0;
+  std::uint64_t steals_of_unknown_tasks = 0;
 };
 
 struct timeline {
@@ -137,7 +151,8 @@ struct timeline {
 
   const task_info* task(std::uint64_t id) const;
   const site_info* site_of(std::uint64_t task_id) const;
-  // What to call a task: its name, else its spawn function, else "task <id>".
+  // What to call a task: its name, else its spawn function's short name,
+  // else "task <id>".
   std::string task_label(std::uint64_t task_id) const;
 };
 

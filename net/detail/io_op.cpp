@@ -1,0 +1,626 @@
+// The single-step socket awaitables (see io_op.hpp for the protocol).
+#include <net/detail/io_op.hpp>
+
+#include <errno.h>
+#include <sys/socket.h>
+
+#include <cstring>
+#include <utility>
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/cancellation_type.hpp>
+
+#include <net/detail/socket_core.hpp>
+#include <net/error.hpp>
+#include <runtime/errors.hpp>
+#include <runtime/task.hpp>
+#include <runtime/yield.hpp>
+
+namespace weft::net::detail {
+
+namespace wd = weft::detail;
+namespace asio = boost::asio;
+
+// What every completion handler of ours carries: the awaiter, the slot of
+// the core's signal, and weft's handler allocator. Two pointers: Asio copies
+// it into the operation it allocates.
+struct handler_common {
+  using allocator_type = op_allocator<void>;
+  allocator_type get_allocator() const noexcept { return {}; }
+  using cancellation_slot_type = asio::cancellation_slot;
+  cancellation_slot_type get_cancellation_slot() const noexcept { return slot; }
+  asio::cancellation_slot slot;
+};
+
+// For operations whose result is an error code and maybe a byte count.
+struct op_completion : handler_common {
+  io_op* self;
+  op_completion(io_op* s, asio::cancellation_slot sl) noexcept : handler_common{sl}, self(s) {}
+  void operator()(const boost::system::error_code& ec, std::size_t n = 0) const noexcept;
+};
+
+namespace {
+
+std::error_code errno_code(int e) noexcept { return std::error_code(e, std::system_category()); }
+
+bool would_block(int e) noexcept { return e == EAGAIN || e == EWOULDBLOCK; }
+
+// Clears the hook if starting the Asio operation threw (e.g. bad_alloc):
+// the exception then leaves await_suspend and the task goes on running.
+template <class F>
+void start_or_disarm(wd::task_header* t, F&& f) {
+  try {
+    f();
+  } catch (...) {
+    t->hook = nullptr;
+    throw;
+  }
+}
+
+}  // namespace
+
+// Gives the handlers write access to the awaiter's result fields.
+struct io_op_access {
+  static void complete(io_op* op, const boost::system::error_code& ec, std::size_t n) noexcept {
+    // Read everything needed before wake(): afterwards the task may already
+    // run (and destroy the awaiter) on another thread.
+    wd::task_header* t = op->task_;
+    if (ec) op->ec_ = to_std(ec);
+    op->bytes_ = n;
+    wd::wake(t);
+  }
+};
+
+void op_completion::operator()(const boost::system::error_code& ec, std::size_t n) const noexcept {
+  io_op_access::complete(self, ec, n);
+}
+
+bool io_op::finish_now(wd::task_header* t, std::coroutine_handle<> h) noexcept {
+  if (!wd::spend_budget(t)) return false;
+  // Out of budget: keep the result, let the others run first.
+  t->resume_point = h;
+  wd::wake(t);
+  return true;
+}
+
+void io_op::on_cancel(wd::cancel_hook* hook) noexcept {
+  // We hold the task exclusively, so the awaiter is alive; its operation may
+  // be completing on the home reactor right now. The emit runs the reactor's
+  // cancel_ops_by_key under the descriptor lock (or the timer queue's lock):
+  // if the operation is still queued it is completed with operation_aborted
+  // through the reactor, otherwise nothing happens and the completion that
+  // is under way wakes the task. The handler never touches the signal, and
+  // cancel_requested_ is a field the handler does not write.
+  auto* self = static_cast<io_op*>(hook);
+  self->cancel_requested_ = true;
+  static_cast<asio::cancellation_signal*>(self->signal_)->emit(asio::cancellation_type::terminal);
+}
+
+void io_op::fail(const char* what) const {
+  if (cancelled_) throw weft::cancelled{};
+  if (cancel_requested_ && ec_ == std::errc::operation_canceled) throw weft::cancelled{};
+  throw_net_error(ec_, what);
+}
+
+// ---------------------------------------------------------------------------
+// The readiness watch (see socket_core.hpp)
+
+bool read_watch::register_waiter(io_op* op) noexcept {
+  auto me = reinterpret_cast<std::uintptr_t>(op);
+  waiter_.store(me, std::memory_order_seq_cst);
+  if (!ready(state_.load(std::memory_order_seq_cst))) return true;
+  // An edge came in between: take the registration back and try ourselves,
+  // unless perform() holds it already (then it completes and wakes us).
+  std::uintptr_t expected = me;
+  return !waiter_.compare_exchange_strong(expected, 0, std::memory_order_seq_cst);
+}
+
+bool read_watch::cancel_waiter(io_op* op) noexcept {
+  const auto me = reinterpret_cast<std::uintptr_t>(op);
+  std::uintptr_t v = me;
+  for (;;) {
+    // Still registered: take it back; the caller wakes the task.
+    if (waiter_.compare_exchange_strong(v, 0, std::memory_order_seq_cst)) return true;
+    // perform() is attempting for us: ask it to finish us off if it blocks.
+    // If it handed the registration back meanwhile, start over.
+    if (v == (me | busy)) {
+      if (waiter_.compare_exchange_strong(v, me | busy | cancel, std::memory_order_seq_cst)) return false;
+      if (v == me) continue;
+    }
+    // 0: it completed us already and wakes the task.
+    return false;
+  }
+}
+
+boost::asio::detail::reactor_op::status read_watch::do_perform(boost::asio::detail::reactor_op* base) {
+  // On the home reactor's thread, under the descriptor's lock: one perform
+  // at a time per socket.
+  auto* w = static_cast<read_watch*>(base);
+  std::uint64_t s = w->state_.load(std::memory_order_relaxed);
+  while (!w->state_.compare_exchange_weak(s, (s + 2) | 1, std::memory_order_seq_cst)) {
+  }
+  std::uintptr_t v = w->waiter_.load(std::memory_order_seq_cst);
+  if (v == 0 || !w->waiter_.compare_exchange_strong(v, v | busy, std::memory_order_seq_cst))
+    return not_done;  // nobody waits (or the hook just took it back)
+  auto* op = reinterpret_cast<io_op*>(v);
+  wd::task_header* t = op->task_;
+  if (op->attempt_(op)) {
+    // A cancel that came while we attempted loses to the result: the data
+    // is delivered, the next await of the task throws.
+    w->waiter_.store(0, std::memory_order_seq_cst);
+    wd::wake(t);
+    return not_done;
+  }
+  // Would block (the edge was for data a reader took already): the socket
+  // is empty; stay registered unless the task was aborted meanwhile.
+  w->state_.fetch_and(~std::uint64_t(1), std::memory_order_seq_cst);
+  std::uintptr_t expected = v | busy;
+  if (w->waiter_.compare_exchange_strong(expected, v, std::memory_order_seq_cst)) return not_done;
+  op->cancelled_ = true;
+  w->waiter_.store(0, std::memory_order_seq_cst);
+  wd::wake(t);
+  return not_done;  // the watch itself never completes
+}
+
+void read_watch::do_complete(void*, boost::asio::detail::operation* base, const boost::system::error_code&,
+                             std::size_t) {
+  // Aborted (the socket was closed or released) or destroyed with its
+  // io_context: nobody refers to the watch any more.
+  delete static_cast<read_watch*>(base);
+}
+
+namespace {
+
+// basic_socket keeps its implementation protected; a member pointer taken
+// through a derived class reaches it on any socket of that type.
+template <class Socket>
+struct impl_access : Socket {
+  static auto& impl(Socket& s) noexcept { return (s.*(&impl_access::impl_)).get_implementation(); }
+};
+
+template <class Socket>
+read_watch* install_on(Socket& s) {
+  auto& impl = impl_access<Socket>::impl(s);
+  if (!impl.reactor_data_) throw_errno(EBADF, "wait");
+  auto& reactor = asio::use_service<asio::detail::reactor>(s.get_executor().context());
+  auto* w = new read_watch(impl.socket_);
+  // Not speculative: queue at once; re-arms the edge (one epoll_ctl).
+  reactor.start_op(asio::detail::reactor::read_op, impl.socket_, impl.reactor_data_, w,
+                   /*is_continuation=*/false, /*allow_speculative=*/false);
+  return w;
+}
+
+}  // namespace
+
+read_watch* install_watch(stream_socket_type& s) { return install_on(s); }
+
+void remove_watch(stream_socket_type& s, read_watch*& w) noexcept {
+  if (!w) return;
+  auto& impl = impl_access<stream_socket_type>::impl(s);
+  auto& reactor = asio::use_service<asio::detail::reactor>(s.get_executor().context());
+  // Completes it with operation_aborted; its completion deletes it.
+  reactor.cancel_ops_by_key(impl.socket_, impl.reactor_data_, asio::detail::reactor::read_op, w);
+  w = nullptr;
+}
+
+bool io_op::wait_on_watch(wd::task_header* t, std::coroutine_handle<> h, void* watch) noexcept {
+  t->resume_point = h;
+  signal_ = watch;
+  fire = &on_cancel_watch;
+  t->hook = this;
+  if (static_cast<read_watch*>(watch)->register_waiter(this)) return true;
+  t->hook = nullptr;
+  return false;
+}
+
+void io_op::on_cancel_watch(wd::cancel_hook* hook) noexcept {
+  auto* self = static_cast<io_op*>(hook);
+  if (static_cast<read_watch*>(self->signal_)->cancel_waiter(self)) {
+    self->cancelled_ = true;
+    wd::wake(self->task_);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// read_some
+
+bool read_some_op::attempt(io_op* base) noexcept {
+  auto* self = static_cast<read_some_op*>(base);
+  for (;;) {
+    ssize_t n = ::recv(self->core_->fd(), self->buf_.data(), self->buf_.size(), 0);
+    if (n >= 0) {
+      // A short read is not taken as "empty now": the peer's FIN may sit
+      // right behind the data, and its edge was consumed with it (Asio does
+      // not register EPOLLRDHUP, nor tell us the event mask). The next read
+      // finds out with one recv.
+      self->bytes_ = std::size_t(n);
+      return true;
+    }
+    int e = errno;
+    if (e == EINTR) continue;
+    if (would_block(e)) return false;
+    self->ec_ = errno_code(e);
+    return true;
+  }
+}
+
+bool read_some_op::start(wd::task_header* t, std::coroutine_handle<> h) {
+  task_ = t;
+  if (t->is_cancelled()) {
+    cancelled_ = true;
+    return false;
+  }
+  if (!core_ || !core_->socket.is_open()) {
+    ec_ = errno_code(EBADF);
+    return false;
+  }
+  if (buf_.empty()) return false;
+  read_watch* w = core_->watch;
+  for (;;) {
+    std::uint64_t s = w ? w->load_state() : 1;
+    if (read_watch::ready(s)) {
+      if (attempt(this)) return ec_ ? false : finish_now(t, h);
+      if (!w) {
+        // The first wait on this socket: from now on the reactor tells us.
+        try {
+          w = core_->watch = install_watch(core_->socket);
+        } catch (const std::system_error& e) {
+          ec_ = e.code();
+          return false;
+        }
+        continue;
+      }
+      w->clear_ready(s);
+      continue;  // if an edge moved the tick meanwhile, try again
+    }
+    attempt_ = &attempt;
+    if (wait_on_watch(t, h, w)) return true;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// write_some, write_all
+
+bool write_some_op::start(wd::task_header* t, std::coroutine_handle<> h) {
+  task_ = t;
+  if (t->is_cancelled()) {
+    cancelled_ = true;
+    return false;
+  }
+  if (!core_ || !core_->socket.is_open()) {
+    ec_ = errno_code(EBADF);
+    return false;
+  }
+  if (data_.empty()) return false;
+  for (;;) {
+    ssize_t n = ::send(core_->fd(), data_.data(), data_.size(), MSG_NOSIGNAL);
+    if (n >= 0) {
+      bytes_ = std::size_t(n);
+      return finish_now(t, h);
+    }
+    int e = errno;
+    if (e == EINTR) continue;
+    if (would_block(e)) break;
+    ec_ = errno_code(e);
+    return false;
+  }
+  arm(t, h, &core_->write_signal);
+  start_or_disarm(t, [&] {
+    core_->socket.async_write_some(asio::buffer(data_.data(), data_.size()),
+                                   op_completion(this, core_->write_signal.slot()));
+  });
+  return true;
+}
+
+namespace {
+
+task<void> write_rest(stream_core* core, std::span<const char> rest) {
+  bool first = true;
+  while (!rest.empty()) {
+    co_await wait_op(core, wait_op::kind::stream_write, !first);
+    first = false;
+    while (!rest.empty()) {
+      ssize_t n = ::send(core->fd(), rest.data(), rest.size(), MSG_NOSIGNAL);
+      if (n >= 0) {
+        rest = rest.subspan(std::size_t(n));
+        continue;
+      }
+      int e = errno;
+      if (e == EINTR) continue;
+      if (would_block(e)) break;
+      throw_errno(e, "write_all");
+    }
+  }
+}
+
+using rest_handle = std::coroutine_handle<wd::task_promise<void>>;
+
+}  // namespace
+
+write_all_op::~write_all_op() {
+  // Only when the task's frame is destroyed while suspended in here (the
+  // runtime's shutdown): the rest coroutine goes with it.
+  if (rest_) rest_handle::from_address(rest_).destroy();
+}
+
+bool write_all_op::start(wd::task_header* t, std::coroutine_handle<> h) {
+  task_ = t;
+  if (t->is_cancelled()) {
+    cancelled_ = true;
+    return false;
+  }
+  if (!core_ || !core_->socket.is_open()) {
+    ec_ = errno_code(EBADF);
+    return false;
+  }
+  std::span<const char> rest = data_;
+  while (!rest.empty()) {
+    ssize_t n = ::send(core_->fd(), rest.data(), rest.size(), MSG_NOSIGNAL);
+    if (n >= 0) {
+      rest = rest.subspan(std::size_t(n));
+      continue;
+    }
+    int e = errno;
+    if (e == EINTR) continue;
+    if (would_block(e)) break;
+    ec_ = errno_code(e);
+    return false;
+  }
+  if (rest.empty()) return finish_now(t, h);
+  rest_handle r = write_rest(core_, rest).release();
+  r.promise().root_ = t;
+  r.promise().continuation_ = h;
+  rest_ = r.address();
+  r.resume();  // returns at its first wait, which always suspends
+  return true;
+}
+
+void write_all_op::finish_rest() {
+  rest_handle r = rest_handle::from_address(std::exchange(rest_, nullptr));
+  struct destroy_at_exit {
+    rest_handle r;
+    ~destroy_at_exit() { r.destroy(); }
+  } guard{r};
+  r.promise().take();  // rethrows what write_rest threw
+}
+
+// ---------------------------------------------------------------------------
+// wait
+
+bool wait_op::start(wd::task_header* t, std::coroutine_handle<> h) {
+  task_ = t;
+  if (check_cancel_ && t->is_cancelled()) {
+    cancelled_ = true;
+    return false;
+  }
+  if (kind_ == kind::stream_read) {
+    // Through the watch (an Asio wait would queue behind it): readable when
+    // a one-byte peek would not block.
+    auto* c = static_cast<stream_core*>(core_);
+    if (!c || !c->socket.is_open()) {
+      ec_ = errno_code(EBADF);
+      return false;
+    }
+    for (;;) {
+      read_watch* w = c->watch;
+      std::uint64_t s = w ? w->load_state() : 1;
+      if (read_watch::ready(s)) {
+        if (attempt_peek(this)) return ec_ ? false : finish_now(t, h);
+        if (!w) {
+          try {
+            c->watch = install_watch(c->socket);
+          } catch (const std::system_error& e) {
+            ec_ = e.code();
+            return false;
+          }
+        } else {
+          w->clear_ready(s);
+        }
+        continue;
+      }
+      attempt_ = &attempt_peek;
+      if (wait_on_watch(t, h, w)) return true;
+    }
+  }
+  start_or_disarm(t, [&] {
+    switch (kind_) {
+      case kind::stream_read:
+        break;
+      case kind::stream_write: {
+        auto* c = static_cast<stream_core*>(core_);
+        arm(t, h, &c->write_signal);
+        c->socket.async_wait(asio::socket_base::wait_write, op_completion(this, c->write_signal.slot()));
+        break;
+      }
+      case kind::udp_read:
+      case kind::udp_write: {
+        auto* c = static_cast<udp_core*>(core_);
+        bool read = kind_ == kind::udp_read;
+        auto& sig = read ? c->read_signal : c->write_signal;
+        arm(t, h, &sig);
+        c->socket.async_wait(read ? asio::socket_base::wait_read : asio::socket_base::wait_write,
+                             op_completion(this, sig.slot()));
+        break;
+      }
+    }
+  });
+  return true;
+}
+
+bool wait_op::attempt_peek(io_op* self) noexcept {
+  auto* c = static_cast<stream_core*>(static_cast<wait_op*>(self)->core_);
+  char b;
+  for (;;) {
+    if (::recv(c->fd(), &b, 1, MSG_PEEK) >= 0) return true;
+    int e = errno;
+    if (e == EINTR) continue;
+    if (would_block(e)) return false;
+    return true;  // an error is "readable": the read reports it
+  }
+}
+
+// ---------------------------------------------------------------------------
+// accept
+
+bool accept_op::attempt(io_op* base) noexcept {
+  auto* self = static_cast<accept_op*>(base);
+  for (;;) {
+    int fd = ::accept4(self->core_->acceptor.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      self->result_ = fd;
+      return true;
+    }
+    int e = errno;
+    if (e == EINTR) continue;
+    if (would_block(e)) return false;
+    self->result_ = -e;  // accept's policy decides (back off, skip, throw)
+    return true;
+  }
+}
+
+bool accept_op::start(wd::task_header* t, std::coroutine_handle<> h) {
+  task_ = t;
+  if (t->is_cancelled()) {
+    cancelled_ = true;
+    return false;
+  }
+  if (!core_ || !core_->acceptor.is_open()) {
+    result_ = -EBADF;
+    return false;
+  }
+  read_watch* w = core_->watch;
+  for (;;) {
+    std::uint64_t s = w ? w->load_state() : 1;
+    if (read_watch::ready(s)) {
+      if (attempt(this)) return finish_now(t, h);
+      if (!w) {
+        try {
+          w = core_->watch = install_watch(core_->acceptor);
+        } catch (const std::system_error& e) {
+          result_ = -e.code().value();
+          return false;
+        }
+        continue;
+      }
+      w->clear_ready(s);
+      continue;
+    }
+    attempt_ = &attempt;
+    if (wait_on_watch(t, h, w)) return true;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// connect
+
+connect_op::connect_op(stream_core* c, const sockaddr* sa, socklen_t len) noexcept
+    : core_(c), len_(len) {
+  std::memset(&addr_, 0, sizeof addr_);
+  if (len_ > socklen_t(sizeof addr_)) len_ = socklen_t(sizeof addr_);
+  std::memcpy(&addr_, sa, len_);
+}
+
+bool connect_op::start(wd::task_header* t, std::coroutine_handle<> h) {
+  task_ = t;
+  if (t->is_cancelled()) {
+    cancelled_ = true;
+    return false;
+  }
+  arm(t, h, &core_->write_signal);
+  start_or_disarm(t, [&] {
+    core_->socket.async_connect(to_generic(&addr_.any, len_),
+                                op_completion(this, core_->write_signal.slot()));
+  });
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// UDP
+
+struct recv_from_handler : handler_common {
+  recv_from_op* self;
+  recv_from_handler(recv_from_op* s, asio::cancellation_slot sl) noexcept
+      : handler_common{sl}, self(s) {}
+  void operator()(const boost::system::error_code& ec, std::size_t n) const noexcept {
+    if (!ec) {
+      const auto& ep = self->core_->recv_from;
+      self->from_ = endpoint(ep.data(), socklen_t(ep.size()));
+    }
+    io_op_access::complete(self, ec, ec ? 0 : n);
+  }
+};
+
+bool recv_from_op::start(wd::task_header* t, std::coroutine_handle<> h) {
+  task_ = t;
+  if (t->is_cancelled()) {
+    cancelled_ = true;
+    return false;
+  }
+  if (!core_ || !core_->socket.is_open()) {
+    ec_ = errno_code(EBADF);
+    return false;
+  }
+  for (;;) {
+    sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    ssize_t n = ::recvfrom(core_->fd(), buf_.data(), buf_.size(), 0,
+                           reinterpret_cast<sockaddr*>(&ss), &len);
+    if (n >= 0) {
+      bytes_ = std::size_t(n);
+      from_ = endpoint(reinterpret_cast<sockaddr*>(&ss), len);
+      return finish_now(t, h);
+    }
+    int e = errno;
+    if (e == EINTR) continue;
+    if (would_block(e)) break;
+    ec_ = errno_code(e);
+    return false;
+  }
+  arm(t, h, &core_->read_signal);
+  start_or_disarm(t, [&] {
+    core_->socket.async_receive_from(asio::buffer(buf_.data(), buf_.size()), core_->recv_from,
+                                     recv_from_handler(this, core_->read_signal.slot()));
+  });
+  return true;
+}
+
+bool send_to_op::start(wd::task_header* t, std::coroutine_handle<> h) {
+  task_ = t;
+  if (t->is_cancelled()) {
+    cancelled_ = true;
+    return false;
+  }
+  if (!core_ || !core_->socket.is_open()) {
+    ec_ = errno_code(EBADF);
+    return false;
+  }
+  for (;;) {
+    ssize_t n = has_to_ ? ::sendto(core_->fd(), data_.data(), data_.size(), MSG_NOSIGNAL,
+                                   to_.data(), to_.size())
+                        : ::send(core_->fd(), data_.data(), data_.size(), MSG_NOSIGNAL);
+    if (n >= 0) {
+      bytes_ = std::size_t(n);
+      return finish_now(t, h);
+    }
+    int e = errno;
+    if (e == EINTR) continue;
+    if (would_block(e)) break;
+    ec_ = errno_code(e);
+    return false;
+  }
+  arm(t, h, &core_->write_signal);
+  start_or_disarm(t, [&] {
+    if (has_to_) {
+      asio::ip::udp::endpoint to;
+      std::memcpy(to.data(), to_.data(), to_.size());
+      core_->socket.async_send_to(asio::buffer(data_.data(), data_.size()), to,
+                                  op_completion(this, core_->write_signal.slot()));
+    } else {
+      core_->socket.async_send(asio::buffer(data_.data(), data_.size()),
+                               op_completion(this, core_->write_signal.slot()));
+    }
+  });
+  return true;
+}
+
+}  // namespace weft::net::detail

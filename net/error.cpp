@@ -1,0 +1,19 @@
+#include <net/error.hpp>
+
+#include <fmt/format.h>
+
+namespace weft::net::detail {
+
+void throw_net_error(std::error_code ec, const char* what) {
+  std::string msg = fmt::format("weft::net::{}: {}", what, ec.message());
+  if (ec == std::errc::connection_reset || ec == std::errc::broken_pipe ||
+      ec == std::errc::connection_aborted)
+    throw connection_reset(ec, msg);
+  throw net_error(ec, msg);
+}
+
+void throw_errno(int err, const char* what) {
+  throw_net_error(std::error_code(err, std::system_category()), what);
+}
+
+}  // namespace weft::net::detail

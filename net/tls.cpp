@@ -1,0 +1,205 @@
+#include <net/tls.hpp>
+
+#include <openssl/ssl.h>
+
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
+#include <fmt/format.h>
+
+#include <net/detail/socket_core.hpp>
+#include <net/error.hpp>
+#include <net/use_task.hpp>
+
+namespace weft::net {
+
+namespace ssl = boost::asio::ssl;
+
+struct tls_context::impl {
+  explicit impl(ssl::context::method m) : ctx(m) {}
+  ssl::context ctx;
+  bool verify = false;
+};
+
+struct tls_stream::impl {
+  impl(std::shared_ptr<tls_context::impl> c, detail::stream_core_ptr s)
+      : ctx(std::move(c)), core(non_null(std::move(s))), stream(core->socket, ctx->ctx) {
+    // Asio's own reads are used from now on; they would queue behind weft's
+    // readiness watch.
+    detail::remove_watch(core->socket, core->watch);
+  }
+  std::shared_ptr<tls_context::impl> ctx;  // OpenSSL needs the SSL_CTX as long as the SSL
+  detail::stream_core_ptr core;
+  ssl::stream<detail::stream_socket_type&> stream;
+  bool client = false;
+
+  static detail::stream_core_ptr non_null(detail::stream_core_ptr s) {
+    if (!s) detail::throw_errno(EBADF, "tls_stream");
+    return s;
+  }
+};
+
+namespace {
+
+[[noreturn]] void throw_tls(const boost::system::error_code& ec, const char* what) {
+  if (ec == boost::asio::error::eof || ec == ssl::error::stream_truncated)
+    throw unexpected_eof(fmt::format("weft::net::{}: the peer closed the connection without a TLS close_notify",
+                                     what));
+  if (ec.category() == boost::asio::error::get_ssl_category() ||
+      ec.category() == ssl::error::get_stream_category())
+    throw tls_error(detail::to_std(ec), fmt::format("weft::net::{}: TLS: {}", what, ec.message()));
+  detail::throw_net_error(detail::to_std(ec), what);
+}
+
+void check(const boost::system::error_code& ec, const char* what) {
+  if (ec) throw_tls(ec, what);
+}
+
+void set_min_tls12(ssl::context& ctx) {
+  SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+}
+
+tls_stream::impl& checked(const std::unique_ptr<tls_stream::impl>& p, const char* what) {
+  if (!p) detail::throw_errno(EBADF, what);
+  return *p;
+}
+
+}  // namespace
+
+tls_context tls_context::client() {
+  auto p = std::make_shared<impl>(ssl::context::tls_client);
+  set_min_tls12(p->ctx);
+  boost::system::error_code ec;
+  p->ctx.set_default_verify_paths(ec);
+  check(ec, "tls_context::client");
+  p->ctx.set_verify_mode(ssl::verify_peer, ec);
+  check(ec, "tls_context::client");
+  p->verify = true;
+  return tls_context(std::move(p));
+}
+
+tls_context tls_context::server(const std::string& cert_chain_file, const std::string& private_key_file) {
+  auto p = std::make_shared<impl>(ssl::context::tls_server);
+  set_min_tls12(p->ctx);
+  tls_context c(std::move(p));
+  c.use_certificate_chain_file(cert_chain_file);
+  c.use_private_key_file(private_key_file);
+  return c;
+}
+
+void tls_context::load_verify_file(const std::string& ca_pem_file) {
+  boost::system::error_code ec;
+  impl_->ctx.load_verify_file(ca_pem_file, ec);
+  check(ec, "tls_context::load_verify_file");
+}
+
+void tls_context::set_verify_peer(bool on) {
+  boost::system::error_code ec;
+  impl_->ctx.set_verify_mode(on ? ssl::verify_peer : ssl::verify_none, ec);
+  check(ec, "tls_context::set_verify_peer");
+  impl_->verify = on;
+}
+
+bool tls_context::verify_peer() const noexcept { return impl_->verify; }
+
+void tls_context::use_certificate_chain_file(const std::string& file) {
+  boost::system::error_code ec;
+  impl_->ctx.use_certificate_chain_file(file, ec);
+  check(ec, "tls_context::use_certificate_chain_file");
+}
+
+void tls_context::use_private_key_file(const std::string& file) {
+  boost::system::error_code ec;
+  impl_->ctx.use_private_key_file(file, ssl::context::pem, ec);
+  check(ec, "tls_context::use_private_key_file");
+}
+
+ssl_ctx_st* tls_context::native_handle() const noexcept { return impl_->ctx.native_handle(); }
+
+tls_stream::tls_stream() noexcept = default;
+tls_stream::tls_stream(tls_stream&&) noexcept = default;
+tls_stream& tls_stream::operator=(tls_stream&&) noexcept = default;
+tls_stream::~tls_stream() = default;
+
+tls_stream tls_stream::client(tcp_stream s, const tls_context& ctx, std::string server_name) {
+  tls_stream t;
+  t.impl_ = std::make_unique<impl>(ctx.impl_, s.release_core());
+  t.impl_->client = true;
+  SSL* h = t.impl_->stream.native_handle();
+  ip_address numeric;
+  // SNI carries names only, never addresses (RFC 6066).
+  if (!server_name.empty() && !ip_address::try_parse(server_name, numeric))
+    SSL_set_tlsext_host_name(h, server_name.c_str());
+  if (ctx.impl_->verify) t.impl_->stream.set_verify_callback(ssl::host_name_verification(server_name));
+  return t;
+}
+
+tls_stream tls_stream::server(tcp_stream s, const tls_context& ctx) {
+  tls_stream t;
+  t.impl_ = std::make_unique<impl>(ctx.impl_, s.release_core());
+  return t;
+}
+
+task<tls_stream> tls_stream::connect(std::string host, std::uint16_t port, const tls_context& ctx) {
+  tls_context keep = ctx;  // the caller's context may be a temporary
+  tls_stream t = client(co_await tcp_stream::connect(host, port), keep, host);
+  co_await t.handshake();
+  co_return t;
+}
+
+task<void> tls_stream::handshake() {
+  impl& i = checked(impl_, "tls_stream::handshake");
+  boost::system::error_code ec = co_await i.stream.async_handshake(
+      i.client ? ssl::stream_base::client : ssl::stream_base::server, weft::use_task_nothrow);
+  check(ec, "tls_stream::handshake");
+}
+
+task<std::size_t> tls_stream::read_some(std::span<char> buf) {
+  impl& i = checked(impl_, "tls_stream::read_some");
+  auto [ec, n] = co_await i.stream.async_read_some(boost::asio::buffer(buf.data(), buf.size()),
+                                                   weft::use_task_nothrow);
+  if (!ec) co_return n;
+  if (ec == boost::asio::error::eof) co_return 0;  // the peer's close_notify
+  throw_tls(ec, "tls_stream::read_some");
+}
+
+task<void> tls_stream::read_exact(std::span<char> buf) {
+  std::size_t got = 0;
+  while (got < buf.size()) {
+    std::size_t n = co_await read_some(buf.subspan(got));
+    if (n == 0)
+      throw unexpected_eof(fmt::format("weft::net::tls_stream::read_exact: the peer closed after {} of {} bytes",
+                                       got, buf.size()));
+    got += n;
+  }
+}
+
+task<void> tls_stream::write_all(std::span<const char> data) {
+  impl& i = checked(impl_, "tls_stream::write_all");
+  auto [ec, n] = co_await boost::asio::async_write(i.stream, boost::asio::buffer(data.data(), data.size()),
+                                                   weft::use_task_nothrow);
+  (void)n;
+  check(ec, "tls_stream::write_all");
+}
+
+task<void> tls_stream::shutdown() {
+  impl& i = checked(impl_, "tls_stream::shutdown");
+  boost::system::error_code ec = co_await i.stream.async_shutdown(weft::use_task_nothrow);
+  // Our close_notify went out; a peer that closes TCP instead of answering
+  // with its own is common and harmless at this point.
+  if (ec && ec != boost::asio::error::eof && ec != ssl::error::stream_truncated) {
+    if (ec == std::errc::connection_reset || ec == std::errc::broken_pipe) co_return;
+    throw_tls(ec, "tls_stream::shutdown");
+  }
+}
+
+void tls_stream::close() noexcept { impl_.reset(); }
+
+int tls_stream::native_handle() const noexcept { return impl_ ? impl_->core->fd() : -1; }
+
+ssl_st* tls_stream::native_ssl() const noexcept { return impl_ ? impl_->stream.native_handle() : nullptr; }
+
+std::string tls_stream::protocol_version() const {
+  return impl_ ? SSL_get_version(impl_->stream.native_handle()) : "";
+}
+
+}  // namespace weft::net

@@ -1,0 +1,120 @@
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include <net/net.hpp>
+#include <runtime/runtime.hpp>
+#include <tests/support/test_runtime.hpp>
+
+using namespace std::chrono_literals;
+using weft::net::buffered;
+using weft::net::unix_stream;
+using weft_test::workers;
+
+TEST_SUITE("net/buffered") {
+  TEST_CASE("lines, delimited heads and frames, split at every byte") {
+    weft::runtime rt{workers(2)};
+    rt.block_on([]() -> weft::task<void> {
+      auto [a, b] = unix_stream::pair();
+      std::string input = "first line\r\nsecond\nGET / HTTP/1.1\r\nHost: x\r\n\r\n";
+      std::string frame_payload(3000, 'f');
+      std::string framed;
+      auto n = std::uint32_t(frame_payload.size());
+      framed += {char(n >> 24), char(n >> 16), char(n >> 8), char(n)};
+      framed += frame_payload;
+      framed += std::string("\0\0\0\0", 4);  // an empty frame
+      input += framed;
+      auto writer = weft::spawn([](unix_stream* a, std::string input) -> weft::task<void> {
+        // One byte at a time, so every boundary is crossed by a read.
+        for (char c : input) {
+          co_await a->write_all(std::span<const char>(&c, 1));
+          co_await weft::yield_now();
+        }
+        a->close();
+      }(&a, input));
+      buffered<unix_stream> io(b);
+      CHECK(co_await io.read_line() == std::optional<std::string_view>("first line"));
+      CHECK(co_await io.read_line() == std::optional<std::string_view>("second"));
+      auto head = co_await io.read_until("\r\n\r\n");
+      REQUIRE(head);
+      CHECK(*head == "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+      auto f = co_await io.read_frame();
+      REQUIRE(f);
+      CHECK(std::string_view(f->data(), f->size()) == frame_payload);
+      auto empty = co_await io.read_frame();
+      REQUIRE(empty);
+      CHECK(empty->empty());
+      CHECK_FALSE(co_await io.read_frame());  // clean end at a boundary
+      co_await writer;
+    }());
+  }
+
+  TEST_CASE("limits: an endless line or a huge frame is refused, not buffered") {
+    weft::runtime rt{workers(2)};
+    rt.block_on([]() -> weft::task<void> {
+      weft::net::buffered_options o;
+      o.max_line = 1000;
+      o.max_frame = 100;
+      o.read_chunk = 256;
+      {
+        auto [a, b] = unix_stream::pair();
+        auto writer = weft::spawn([](unix_stream a) -> weft::task<void> {
+          std::string junk(100000, 'x');  // no newline, ever
+          try {
+            co_await a.write_all(junk);
+          } catch (const weft::net::net_error&) {
+            // the reader gave up and closed: expected
+          }
+        }(std::move(a)));
+        buffered<unix_stream> io(b, o);
+        CHECK_THROWS_AS(co_await io.read_line(), weft::net::frame_too_large);
+        CHECK(io.pending().size() <= o.max_line + o.read_chunk);
+        b.close();
+        co_await writer;
+      }
+      {
+        auto [a, b] = unix_stream::pair();
+        buffered<unix_stream> out(a);
+        std::string big(101, 'y');
+        co_await out.write_frame(big);
+        co_await out.flush();
+        buffered<unix_stream> io(b, o);
+        CHECK_THROWS_AS(co_await io.read_frame(), weft::net::frame_too_large);
+      }
+      {
+        auto [a, b] = unix_stream::pair();
+        co_await a.write_all(std::string_view("no newline at the end"));
+        a.close();
+        buffered<unix_stream> io(b, o);
+        CHECK_THROWS_AS(co_await io.read_line(), weft::net::unexpected_eof);
+      }
+      {
+        auto [a, b] = unix_stream::pair();
+        co_await a.write_all(std::string_view("\0\0\0\x10" "short", 9));
+        a.close();
+        buffered<unix_stream> io(b, o);
+        CHECK_THROWS_AS(co_await io.read_frame(), weft::net::unexpected_eof);
+      }
+    }());
+  }
+
+  TEST_CASE("buffered writes go out at flush, and big writes pass through") {
+    weft::runtime rt{workers(2)};
+    rt.block_on([]() -> weft::task<void> {
+      auto [a, b] = unix_stream::pair();
+      buffered<unix_stream> out(a);
+      co_await out.write(std::string_view("hello "));
+      co_await out.write(std::string("world\n"));
+      std::string big(100000, 'z');
+      auto reader = weft::spawn([](unix_stream* b, std::size_t n) -> weft::task<std::string> {
+        std::string got(n, '\0');
+        co_await b->read_exact(got);
+        co_return got;
+      }(&b, 12 + big.size()));
+      co_await out.write(big);  // flushes the small part first, then goes straight out
+      co_await out.flush();
+      std::string got = co_await reader;
+      CHECK(got == "hello world\n" + big);
+    }());
+  }
+}

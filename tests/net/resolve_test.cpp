@@ -1,0 +1,25 @@
+#include <doctest/doctest.h>
+
+#include <net/net.hpp>
+#include <runtime/runtime.hpp>
+#include <tests/support/test_runtime.hpp>
+
+using weft_test::workers;
+
+TEST_SUITE("net/resolve") {
+  TEST_CASE("numeric hosts, localhost, and names that do not resolve") {
+    weft::runtime rt{workers(2)};
+    rt.block_on([]() -> weft::task<void> {
+      auto n = co_await weft::net::resolve("127.0.0.1", 80);
+      REQUIRE(n.size() == 1);
+      CHECK(n[0] == weft::net::endpoint("127.0.0.1", 80));
+      auto l = co_await weft::net::resolve("localhost", "8080");
+      REQUIRE_FALSE(l.empty());
+      for (const auto& ep : l) {
+        CHECK(ep.address().is_loopback());
+        CHECK(ep.port() == 8080);
+      }
+      CHECK_THROWS_AS(co_await weft::net::resolve("no-such-host.invalid", 80), weft::net::net_error);
+    }());
+  }
+}

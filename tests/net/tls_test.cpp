@@ -1,0 +1,205 @@
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include <net/net.hpp>
+#include <runtime/runtime.hpp>
+#include <tests/net/net_support.hpp>
+#include <tests/net/tls_support.hpp>
+#include <tests/support/test_runtime.hpp>
+
+using namespace std::chrono_literals;
+using weft::net::tcp_listener;
+using weft::net::tcp_stream;
+using weft::net::tls_context;
+using weft::net::tls_stream;
+using weft_test::workers;
+
+namespace {
+
+weft::task<void> tls_echo(tcp_stream s, tls_context ctx) {
+  tls_stream t = tls_stream::server(std::move(s), ctx);
+  co_await weft::timeout(10s, t.handshake());
+  char buf[4096];
+  while (std::size_t n = co_await t.read_some(buf)) co_await t.write_all(std::span<const char>(buf, n));
+  co_await weft::timeout(5s, t.shutdown());
+}
+
+}  // namespace
+
+TEST_SUITE("net/tls") {
+  TEST_CASE("echo over TLS with many concurrent, verified connections and clean shutdowns") {
+    weft::runtime rt{workers(2)};
+    weft_net_test::temp_dir dir;
+    auto cert = weft_net_test::make_self_signed(dir.path());
+    static constexpr int conns = weft_test::sanitized ? 16 : 64;
+    static constexpr int rounds = 10;
+    rt.block_on([&]() -> weft::task<void> {
+      auto server_ctx = tls_context::server(cert.cert, cert.key);
+      auto client_ctx = tls_context::client();
+      client_ctx.load_verify_file(cert.cert);
+      auto l = tcp_listener::bind({"127.0.0.1", 0});
+      auto port = l.local_endpoint().port();
+      auto srv = weft::spawn([](tcp_listener l, tls_context ctx) -> weft::task<void> {
+        std::vector<weft::join_handle<void>> hs;
+        for (int i = 0; i < conns; ++i) hs.push_back(weft::spawn(tls_echo(co_await l.accept(), ctx)));
+        for (auto& h : hs) co_await h;
+      }(std::move(l), server_ctx));
+      std::vector<weft::join_handle<int>> cs;
+      for (int i = 0; i < conns; ++i) {
+        cs.push_back(weft::spawn([](std::uint16_t port, tls_context ctx, int i) -> weft::task<int> {
+          // Half by name, half by address: both are in the certificate.
+          auto t = co_await tls_stream::connect(i % 2 ? "localhost" : "127.0.0.1", port, ctx);
+          CHECK((t.protocol_version() == "TLSv1.3" || t.protocol_version() == "TLSv1.2"));
+          int ok = 0;
+          for (int r = 0; r < rounds; ++r) {
+            std::string msg(100 + r * 1000, char('a' + (i + r) % 26));
+            co_await t.write_all(msg);
+            std::string back(msg.size(), '\0');
+            co_await t.read_exact(back);
+            ok += back == msg;
+          }
+          co_await t.shutdown();  // close_notify both ways
+          co_return ok;
+        }(port, client_ctx, i)));
+      }
+      int ok = 0;
+      for (auto& h : cs) ok += co_await h;
+      CHECK(ok == conns * rounds);
+      co_await srv;
+    }());
+  }
+
+  TEST_CASE("clients verify the certificate and the name by default") {
+    weft::runtime rt{workers(2)};
+    weft_net_test::temp_dir dir;
+    auto cert = weft_net_test::make_self_signed(dir.path());
+    rt.block_on([&]() -> weft::task<void> {
+      auto server_ctx = tls_context::server(cert.cert, cert.key);
+      auto l = tcp_listener::bind({"127.0.0.1", 0});
+      auto port = l.local_endpoint().port();
+      auto srv = weft::spawn([](tcp_listener l, tls_context ctx) -> weft::task<int> {
+        int failed = 0;
+        for (int i = 0; i < 3; ++i) {
+          tls_stream t = tls_stream::server(co_await l.accept(), ctx);
+          try {
+            co_await weft::timeout(5s, t.handshake());
+            char b[1];
+            co_await weft::timeout(5s, t.read_some(b));
+          } catch (const weft::net::net_error&) {
+            ++failed;  // the client aborted the handshake
+          }
+        }
+        co_return failed;
+      }(std::move(l), server_ctx));
+      // Not trusted: the system CAs do not know our self-signed certificate.
+      CHECK_THROWS_AS(co_await tls_stream::connect("127.0.0.1", port, tls_context::client()),
+                      weft::net::tls_error);
+      // Trusted, but the name does not match.
+      auto trusting = tls_context::client();
+      trusting.load_verify_file(cert.cert);
+      auto wrong = tls_stream::client(co_await tcp_stream::connect({"127.0.0.1", port}), trusting, "example.org");
+      CHECK_THROWS_AS(co_await wrong.handshake(), weft::net::tls_error);
+      // Verification off: connects.
+      auto lax = tls_context::client();
+      lax.set_verify_peer(false);
+      CHECK_FALSE(lax.verify_peer());
+      auto ok = co_await tls_stream::connect("127.0.0.1", port, lax);
+      ok.close();
+      CHECK(co_await srv >= 2);
+    }());
+  }
+
+  TEST_CASE("garbage, truncated and silent handshakes end by deadline with no leak") {
+    weft::runtime rt{workers(2)};
+    weft_net_test::temp_dir dir;
+    auto cert = weft_net_test::make_self_signed(dir.path());
+    rt.block_on([&]() -> weft::task<void> {
+      weft_net_test::warm_reactors(2);
+      int before = weft_net_test::open_fds();
+      static constexpr int each = 10;
+      std::atomic<int> tls_errors{0}, timeouts{0}, other{0};
+      {
+        auto ctx = tls_context::server(cert.cert, cert.key);
+        auto l = tcp_listener::bind({"127.0.0.1", 0});
+        auto port = l.local_endpoint().port();
+        auto srv = weft::spawn([](tcp_listener l, tls_context ctx, std::atomic<int>* tls_errors,
+                                  std::atomic<int>* timeouts, std::atomic<int>* other) -> weft::task<void> {
+          std::vector<weft::join_handle<void>> hs;
+          for (int i = 0; i < 3 * each; ++i) {
+            hs.push_back(weft::spawn([](tcp_stream s, tls_context ctx, std::atomic<int>* tls_errors,
+                                        std::atomic<int>* timeouts, std::atomic<int>* other) -> weft::task<void> {
+              tls_stream t = tls_stream::server(std::move(s), ctx);
+              try {
+                co_await weft::timeout(200ms, t.handshake());
+                ++*other;
+              } catch (const weft::net::tls_error&) {
+                ++*tls_errors;
+              } catch (const weft::timed_out&) {
+                ++*timeouts;
+              } catch (...) {
+                ++*other;
+              }
+            }(co_await l.accept(), ctx, tls_errors, timeouts, other)));
+          }
+          for (auto& h : hs) co_await h;
+        }(std::move(l), ctx, &tls_errors, &timeouts, &other));
+        std::vector<tcp_stream> peers;
+        for (int i = 0; i < each; ++i) {
+          // Garbage: an HTTP request where a ClientHello belongs.
+          auto g = co_await tcp_stream::connect({"127.0.0.1", port});
+          co_await g.write_all(std::string_view("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+          peers.push_back(std::move(g));
+          // Truncated: a handshake record header announcing 512 bytes, and 3 of them.
+          auto t = co_await tcp_stream::connect({"127.0.0.1", port});
+          co_await t.write_all(std::string_view("\x16\x03\x01\x02\x00\x01\x00\x01", 8));
+          peers.push_back(std::move(t));
+          // Silent.
+          peers.push_back(co_await tcp_stream::connect({"127.0.0.1", port}));
+        }
+        co_await srv;
+      }
+      CHECK(tls_errors == each);
+      CHECK(timeouts == 2 * each);
+      CHECK(other == 0);
+      CHECK(weft_net_test::open_fds() == before);
+    }());
+  }
+
+  TEST_CASE("openssl s_client talks to the TLS echo server") {
+    REQUIRE_MESSAGE(weft_net_test::have_program("openssl"),
+                    "the openssl command is missing (apt-get install openssl)");
+    weft::runtime rt{workers(2)};
+    weft_net_test::temp_dir dir;
+    auto cert = weft_net_test::make_self_signed(dir.path());
+    rt.block_on([&]() -> weft::task<void> {
+      auto ctx = tls_context::server(cert.cert, cert.key);
+      auto l = tcp_listener::bind({"127.0.0.1", 0});
+      auto port = l.local_endpoint().port();
+      auto srv = weft::spawn([](tcp_listener l, tls_context ctx) -> weft::task<std::string> {
+        tls_stream t = tls_stream::server(co_await l.accept(), ctx);
+        co_await weft::timeout(10s, t.handshake());
+        weft::net::buffered<tls_stream> io(t);
+        auto line = co_await weft::timeout(10s, io.read_line());
+        std::string got = line ? std::string(*line) : "";
+        std::string reply = "echo: " + got + "\n";
+        co_await t.write_all(reply);
+        try {
+          co_await weft::timeout(2s, t.shutdown());
+        } catch (const weft::timed_out&) {
+        }
+        co_return got;
+      }(std::move(l), ctx));
+      std::string cmd = "sh -c \"printf 'hello from s_client\\n' | openssl s_client -connect 127.0.0.1:" +
+                        std::to_string(port) + " -servername localhost -CAfile " + cert.cert +
+                        " -verify_return_error -verify_hostname localhost -quiet 2>&1\"";
+      auto job = [cmd] { return weft_net_test::run_command(cmd, 20); };
+      auto out = co_await weft::spawn_blocking(std::move(job));
+      CHECK(co_await srv == "hello from s_client");
+      INFO("s_client said: " << out.output);
+      CHECK(out.output.find("echo: hello from s_client") != std::string::npos);
+    }());
+  }
+}

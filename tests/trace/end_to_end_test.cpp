@@ -1,0 +1,143 @@
+// The real recorder and weft-trace together: a runtime traces a small
+// program (named tasks that yield and sleep, one that holds its worker for
+// 30 ms, a blocking job) and the tool reads the file back.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <set>
+#include <string>
+
+#include <runtime/runtime.hpp>
+
+#include "json_value.hpp"
+#include "tool_runner.hpp"
+
+using namespace trace_test;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr int short_tasks = 40;
+
+weft::task<int> short_task(int i) {
+  for (int k = 0; k < 3; ++k) co_await weft::yield_now();
+  co_await weft::sleep_for(1ms);
+  co_return i;
+}
+
+// Holds its worker: one poll of 30 ms, a long poll by any threshold.
+weft::task<int> spin_task() {
+  auto until = std::chrono::steady_clock::now() + 30ms;
+  std::uint64_t x = 0;
+  while (std::chrono::steady_clock::now() < until) x = x * 6364136223846793005ull + 1;
+  co_return int(x & 1);
+}
+
+weft::task<int> main_task() {
+  std::vector<weft::join_handle<int>> handles;
+  for (int i = 0; i < short_tasks; ++i) handles.push_back(weft::spawn(short_task(i), {.name = "e2e-short"}));
+  auto spin = weft::spawn(spin_task(), {.name = "e2e-spin"});
+  auto job = weft::spawn_blocking([] { return 7; }, {.name = "e2e-job"});
+  int sum = 0;
+  for (auto& h : handles) sum += co_await h;
+  sum += co_await spin;
+  sum += co_await job;
+  co_return sum;
+}
+
+}  // namespace
+
+TEST_SUITE("trace/end_to_end") {
+  TEST_CASE("weft-trace reads what the runtime's tracer wrote") {
+    temp_dir dir;
+    std::string trace = dir.file("e2e.wtrace");
+    weft::runtime_metrics m;
+    {
+      weft::runtime_config cfg;
+      cfg.worker_threads = 2;
+      cfg.trace_path = trace;
+      weft::runtime rt{cfg};
+      int sum = rt.block_on(main_task());
+      CHECK(sum >= short_tasks * (short_tasks - 1) / 2 + 7);
+      m = rt.metrics();  // every task has run; idle workers may still park and poll their reactors
+    }  // the runtime's end flushes and closes the trace
+
+    run_result r = run_tool({"summary", "--json", trace});
+    INFO("stderr: " << r.err);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE_FALSE(r.sanitizer_report());
+    CHECK(r.err.empty());  // a complete trace: nothing to warn about the file
+    json::value s = json::parse(r.out);
+    const json::value& d = s["decode"];
+    CHECK_FALSE(d["truncated"].b);
+    CHECK(d["dropped_events"].u64() == 0);
+    CHECK(d["lost_chunks"].u64() == 0);
+    CHECK(d["unknown_records"].u64() == 0);
+    CHECK(d["garbage_bytes"].u64() == 0);
+    CHECK(d["unmatched_poll_ends"].u64() == 0);
+    CHECK(d["unclosed_polls"].u64() == 0);
+    // The golden invariants of a complete trace: polls never nest on a
+    // thread, every wake and steal names a task the trace spawned or polled,
+    // and the drops the chunk headers count are the ones the drops records do.
+    CHECK(d["nested_polls"].u64() == 0);
+    CHECK(d["wakes_of_unknown_tasks"].u64() == 0);
+    CHECK(d["steals_of_unknown_tasks"].u64() == 0);
+    CHECK(d["dropped_in_chunk_headers"].u64() == d["dropped_in_records"].u64());
+
+    CHECK(s["workers"].u64() == 2);
+    // The live metrics agree with the trace: polls and steals exactly (no
+    // task is left to run after the snapshot), parks and reactor polls up to
+    // what the idle workers did after it.
+    REQUIRE(m.workers.size() == 2);
+    REQUIRE(s["worker_stats"].size() == 2);
+    for (std::size_t i = 0; i < 2; ++i) {
+      INFO("worker " << i);
+      const weft::worker_metrics& wm = m.workers[i];
+      const json::value& ws = s["worker_stats"][i];
+      CHECK(ws["polls"].u64() == wm.polls);
+      CHECK(ws["steal_ops"].u64() == wm.steals);
+      CHECK(ws["stolen_tasks"].u64() == wm.stolen_tasks);
+      CHECK(ws["parks"].u64() >= wm.parks);
+      CHECK(ws["io_polls_own"].u64() >= wm.io_polls);
+    }
+    // Each short task: a first poll, three yields, a sleep.
+    CHECK(s["polls"].u64() >= std::uint64_t(short_tasks) * 5);
+    std::uint64_t busy = 0;
+    for (const auto& w : s["worker_stats"].items) busy += w["polls"].u64();
+    CHECK(busy == s["polls"].u64());  // every poll ran on a worker
+    CHECK(s["wake_to_poll"]["count"].u64() > 0);
+    CHECK(s["spawn_to_poll"]["count"].u64() >= std::uint64_t(short_tasks) + 2);
+
+    bool spin_found = false;
+    for (const auto& lp : s["long_polls"].items) {
+      if (lp["name"].str() != "e2e-spin") continue;
+      spin_found = true;
+      CHECK(lp["duration_ns"].u64() >= 30'000'000);
+      CHECK(lp["site"].str().find("end_to_end_test.cpp:") != std::string::npos);
+    }
+    CHECK(spin_found);
+
+    bool short_group = false;
+    for (const auto& g : s["groups"].items) {
+      if (g["name"].str() != "e2e-short") continue;
+      short_group = true;
+      CHECK(g["tasks"].u64() == short_tasks);
+      CHECK(g["where"].str().find("end_to_end_test.cpp:") != std::string::npos);
+      // The spawning function as g++ names a coroutine, cut to its short name.
+      std::string short_where = g["where_short"].str();
+      CHECK(short_where.size() > 10);
+      CHECK(short_where.substr(short_where.size() - 10) == " main_task");
+    }
+    CHECK(short_group);
+    REQUIRE(s["blocking"].size() >= 1);
+    CHECK(s["blocking"][0]["jobs"].u64() >= 1);
+
+    run_result c = run_tool({"chrome", trace, "-o", dir.file("e2e.json")});
+    REQUIRE(c.exit_code == 0);
+    CHECK_NOTHROW(json::parse(read_file(dir.file("e2e.json"))));
+    run_result h = run_tool({"html", trace, "-o", dir.file("e2e.html")});
+    REQUIRE(h.exit_code == 0);
+    CHECK(read_file(dir.file("e2e.html")).find("e2e-spin") != std::string::npos);
+  }
+}
