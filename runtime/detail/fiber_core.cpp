@@ -22,6 +22,53 @@
 #include <sanitizer/common_interface_defs.h>
 #endif
 
+// The stack switch itself. On x86-64 weft uses its own copy of Boost's
+// jump_fcontext that leaves out saving and restoring the x87 control word and
+// MXCSR (fldcw and ldmxcsr stall the pipeline), and that leaves by `ret`
+// rather than an indirect jump, so the return-address predictor stays in step
+// with the stacks: the call into the switch is matched by that one return
+// (which mispredicts), not by a wrong prediction on every return after it.
+// The floating-point environment is thread state to a fiber exactly as it is
+// to a coroutine task: neither carries it across a suspension. The frame
+// layout is Boost's, so contexts made by make_fcontext work unchanged:
+// callee-saved registers at 0x10..0x38, the resume address at 0x40, the
+// control words at 0x0 and 0x4 (written by make_fcontext, not read here).
+#if defined(__x86_64__) && defined(__ELF__)
+asm(R"(
+    .text
+    .globl weft_detail_jump_fcontext
+    .type weft_detail_jump_fcontext, @function
+    .p2align 4
+weft_detail_jump_fcontext:
+    leaq -0x40(%rsp), %rsp
+    movq %r12, 0x10(%rsp)
+    movq %r13, 0x18(%rsp)
+    movq %r14, 0x20(%rsp)
+    movq %r15, 0x28(%rsp)
+    movq %rbx, 0x30(%rsp)
+    movq %rbp, 0x38(%rsp)
+    movq %rsp, %rax
+    movq %rdi, %rsp
+    movq 0x40(%rsp), %r8
+    movq 0x10(%rsp), %r12
+    movq 0x18(%rsp), %r13
+    movq 0x20(%rsp), %r14
+    movq 0x28(%rsp), %r15
+    movq 0x30(%rsp), %rbx
+    movq 0x38(%rsp), %rbp
+    leaq 0x48(%rsp), %rsp
+    movq %rsi, %rdx
+    movq %rax, %rdi
+    pushq %r8
+    ret
+    .size weft_detail_jump_fcontext, .-weft_detail_jump_fcontext
+)");
+#else
+extern "C" ctx::transfer_t weft_detail_jump_fcontext(void* to, void* data) noexcept {
+  return ctx::jump_fcontext(to, data);
+}
+#endif
+
 namespace weft::detail {
 namespace ctx = boost::context::detail;
 
@@ -81,7 +128,7 @@ std::size_t colour_of(const fiber_stack& s) noexcept {
     __sanitizer_start_switch_fiber(h == hop::finish ? nullptr : &asan_fake_fiber_,
                                    caller_stack_bottom_, caller_stack_size_);
 #endif
-  ctx::transfer_t t = ctx::jump_fcontext(enter ? fiber_ctx_ : caller_ctx_, this);
+  ctx::transfer_t t = weft_detail_jump_fcontext(enter ? fiber_ctx_ : caller_ctx_, this);
   landed(h, t.fctx);
 }
 
@@ -164,12 +211,13 @@ fiber_core::~fiber_core() {
   if (!done_) finished();  // never started
 }
 
-void fiber_core::suspend(std::coroutine_handle<> next) {
-  next_ = next;
-  transfer(hop::leave);
-  // Resumed, maybe on another thread: no thread-local state from here on.
-  if (unwinding_) throw_unwind();
-}
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+const bool fiber_switch_annotated = true;
+#else
+const bool fiber_switch_annotated = false;
+#endif
+
+void fiber_core::suspend_annotated() noexcept { transfer(hop::leave); }
 
 void fiber_core::throw_unwind() { throw fiber_unwind{}; }
 
