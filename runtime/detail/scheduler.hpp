@@ -126,6 +126,7 @@ class worker {
   void run_task(task_header* t, trace::poll_source source) noexcept;
   void poll(task_header* t, trace::poll_source source) noexcept;
   bool poll_io() noexcept;
+  std::size_t drain_io() noexcept;
   void park() noexcept;
   worker* find_stuck_peer() noexcept;
   void rescue(worker& peer) noexcept;

@@ -30,8 +30,12 @@ worker::worker(scheduler& s, std::size_t index)
     if (trace_) [[unlikely]] trace_->emit(__VA_ARGS__); \
   } while (0)
 #else
-#define WEFT_TRACE(...) \
-  do {                  \
+// Compiled out, the arguments still count as used (and are never evaluated).
+template <class... Args>
+void discard_trace(const Args&...) noexcept {}
+#define WEFT_TRACE(...)                             \
+  do {                                              \
+    if (false) discard_trace(__VA_ARGS__);          \
   } while (0)
 #endif
 using trace::event;
@@ -190,8 +194,9 @@ void worker::run_task(task_header* t, trace::poll_source source) noexcept {
   for (std::uint32_t n = 0; lifo_; ++n) {
     if (n == max_lifo || sched_.shutting_down()) {
       // Fairness: a ping-pong pair must not starve the rest of the queue.
+      // No peer is woken for it: this worker takes it again shortly, and a
+      // wake-up here makes a chain of spawns bounce between threads.
       queue_.push_back(std::exchange(lifo_, nullptr), sched_.inject());
-      sched_.notify_parked();
       return;
     }
     worker_counters::bump(counters_.lifo_polls);
@@ -248,13 +253,30 @@ bool worker::poll_io() noexcept {
 #if WEFT_TRACING
   if (trace_) [[unlikely]] {
     std::uint64_t t0 = trace_->now();
-    std::size_t n = io_.poll();
+    std::size_t n = drain_io();
     trace_->emit(event::io_poll, 0, std::uint16_t(index_), std::uint32_t(n), trace_->now() - t0, 0);
     return lifo_ || !queue_.empty();
   }
 #endif
-  io_.poll();
+  drain_io();
   return lifo_ || !queue_.empty();
+}
+
+std::size_t worker::drain_io() noexcept {
+  // Runs ready handlers only while the local queue has room for the tasks
+  // they wake. Unbounded, a burst of completions (thousands of timers expiring
+  // while one poll ran long) overflows the local queue into the inject queue,
+  // behind every task that was spawned and never started, and the woken tasks
+  // wait for that whole backlog. Handlers left over stay queued in the
+  // io_context, in order, for the next poll. A few always run, so that a queue
+  // kept full by local work cannot starve the reactor.
+  constexpr std::size_t always = 8;
+  std::size_t n = 0;
+  while (n < always || queue_.size() < local_queue::capacity / 2) {
+    if (!io_.poll_one()) break;
+    ++n;
+  }
+  return n;
 }
 
 void worker::park() noexcept {
@@ -290,7 +312,7 @@ void worker::park() noexcept {
     if (!has_peers || sched_.idle().unparked() == 0) {
       // Nobody awake to get stuck: sleep until our reactor or a notifier wakes us.
       if (io_.run_one()) {
-        io_.poll();
+        drain_io();
         why = trace::unpark_reason::handler;
         break;
       }
@@ -306,12 +328,12 @@ void worker::park() noexcept {
         why = trace::unpark_reason::watch_timeout;
         break;
       }
-      if (io_.poll()) {
+      if (drain_io()) {
         why = trace::unpark_reason::handler;
         break;
       }
     } else if (io_.run_one_for(rescue_after)) {
-      io_.poll();
+      drain_io();
       why = trace::unpark_reason::handler;
       break;
     }
