@@ -1,5 +1,8 @@
 #include <runtime/detail/frame_allocator.hpp>
 
+#include <sys/mman.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 #include <new>
@@ -12,10 +15,9 @@ constexpr std::size_t granule = 16;
 constexpr std::size_t max_cached_size = 2048;
 constexpr std::size_t class_count = max_cached_size / granule;
 constexpr std::size_t max_blocks_per_class = 1024;
-// Blocks move between threads in batches of this many; the shared pool keeps
-// at most max_shared_batches per class and frees the rest.
+// Blocks move between threads, and are carved from chunks, this many at a time.
 constexpr std::size_t batch_size = 256;
-constexpr std::size_t max_shared_batches = 64;
+constexpr std::size_t chunk_bytes = std::size_t(2) << 20;
 
 struct free_block {
   free_block* next;
@@ -29,15 +31,12 @@ struct batch {
 };
 static_assert(granule >= sizeof(batch));
 
-// Per size class, the batches that threads freed beyond their own cap. When
-// tasks are spawned on one worker and end on another, the spawner takes its
-// blocks back from here in one lock per batch, rather than from malloc (whose
-// arena lock both threads would share, and whose trimming makes the heap
-// shrink and regrow, faulting its pages in again).
+// Per size class, the batches that threads freed beyond their own cap, and
+// the odd blocks of threads that exited (`loose`).
 struct shared_pool {
   std::mutex mutex;
   batch* head = nullptr;
-  std::size_t batches = 0;
+  free_block* loose = nullptr;
 };
 shared_pool pools[class_count];
 
@@ -46,26 +45,26 @@ struct size_class_cache {
   std::size_t count = 0;
 };
 
-// Releases what it holds when its thread exits.
+std::size_t class_of(std::size_t bytes) { return (bytes + granule - 1) / granule - 1; }
+std::size_t block_bytes(std::size_t cls) { return (cls + 1) * granule; }
+
+void give_back(size_class_cache& c, std::size_t cls) noexcept;
+
+// What a thread holds: its lists, and the rest of the chunk it carves from.
 struct thread_cache {
   size_class_cache classes[class_count];
+  char* carve_next = nullptr;
+  char* carve_end = nullptr;
+  // An exiting thread's blocks go to the shared pools (its chunk's uncarved
+  // tail is left unused).
   ~thread_cache() {
-    for (auto& c : classes) {
-      while (c.head) {
-        free_block* b = c.head;
-        c.head = b->next;
-        std::free(b);
-      }
-    }
+    for (std::size_t cls = 0; cls < class_count; ++cls) give_back(classes[cls], cls);
   }
 };
 
 thread_local thread_cache cache;
 
-std::size_t class_of(std::size_t bytes) { return (bytes + granule - 1) / granule - 1; }
-
-// Moves the first batch_size blocks of `c` to the shared pool, or frees them
-// when the pool is full.
+// Moves the first batch_size blocks of `c` to the shared pool.
 void spill(size_class_cache& c, std::size_t cls) noexcept {
   free_block* first = c.head;
   free_block* last = first;
@@ -73,33 +72,72 @@ void spill(size_class_cache& c, std::size_t cls) noexcept {
   c.head = last->next;
   c.count -= batch_size;
   last->next = nullptr;
+  auto* b = reinterpret_cast<batch*>(first);
   shared_pool& p = pools[cls];
-  {
-    std::lock_guard lock(p.mutex);
-    if (p.batches < max_shared_batches) {
-      auto* b = reinterpret_cast<batch*>(first);
-      b->next_batch = p.head;
-      p.head = b;
-      ++p.batches;
-      return;
-    }
-  }
-  while (first) std::free(std::exchange(first, first->next));
+  std::lock_guard lock(p.mutex);
+  b->next_batch = p.head;
+  p.head = b;
 }
 
-// Fills an empty `c` with one batch from the shared pool, if it has one.
+void give_back(size_class_cache& c, std::size_t cls) noexcept {
+  while (c.count >= batch_size) spill(c, cls);
+  if (!c.head) return;
+  free_block* last = c.head;
+  while (last->next) last = last->next;
+  shared_pool& p = pools[cls];
+  std::lock_guard lock(p.mutex);
+  last->next = p.loose;
+  p.loose = std::exchange(c.head, nullptr);
+  c.count = 0;
+}
+
+// Fills an empty `c` from the shared pool: a batch, or else the loose blocks.
 bool refill(size_class_cache& c, std::size_t cls) noexcept {
   shared_pool& p = pools[cls];
-  batch* b;
-  {
-    std::lock_guard lock(p.mutex);
-    if (!(b = p.head)) return false;
+  std::lock_guard lock(p.mutex);
+  if (batch* b = p.head) {
     p.head = b->next_batch;
-    --p.batches;
+    c.head = reinterpret_cast<free_block*>(b);
+    c.count = batch_size;
+    return true;
   }
-  c.head = reinterpret_cast<free_block*>(b);
-  c.count = batch_size;
+  if (!p.loose) return false;
+  c.head = std::exchange(p.loose, nullptr);
+  c.count = 0;
+  for (free_block* b = c.head; b; b = b->next) ++c.count;
   return true;
+}
+
+// A fresh chunk, straight from the kernel. (Advising it as a transparent huge
+// page cut page faults 200-fold but made bulk spawns slower on the virtual
+// machines weft is benchmarked on: a fresh huge page there costs the host
+// more than 512 small ones.)
+char* map_chunk() {
+  void* p = ::mmap(nullptr, chunk_bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  return static_cast<char*>(p);
+}
+
+// Fills an empty `c` with up to batch_size fresh blocks from this thread's chunk.
+void carve(thread_cache& tc, size_class_cache& c, std::size_t cls) {
+  const std::size_t size = block_bytes(cls);
+  if (std::size_t(tc.carve_end - tc.carve_next) < size) {
+    tc.carve_next = map_chunk();
+    tc.carve_end = tc.carve_next + chunk_bytes;
+  }
+  std::size_t n = std::min(batch_size, std::size_t(tc.carve_end - tc.carve_next) / size);
+  free_block* head = nullptr;
+  char* end = tc.carve_next + n * size;
+  for (char* p = end; p != tc.carve_next;) {  // linked in address order
+    p -= size;
+    auto* b = reinterpret_cast<free_block*>(p);
+    b->next = head;
+    head = b;
+  }
+  tc.carve_next = end;
+  c.head = head;
+  c.count = n;
 }
 
 }  // namespace
@@ -114,15 +152,14 @@ constexpr bool use_cache = true;
 
 void* frame_alloc(std::size_t bytes) {
   if (use_cache && bytes <= max_cached_size) {
+    thread_cache& tc = cache;
     const std::size_t cls = class_of(bytes);
-    size_class_cache& c = cache.classes[cls];
-    if (c.head || refill(c, cls)) {
-      free_block* b = c.head;
-      c.head = b->next;
-      --c.count;
-      return b;
-    }
-    bytes = (cls + 1) * granule;
+    size_class_cache& c = tc.classes[cls];
+    if (!c.head && !refill(c, cls)) carve(tc, c, cls);
+    free_block* b = c.head;
+    c.head = b->next;
+    --c.count;
+    return b;
   }
   void* p = std::malloc(bytes);
   if (!p) throw std::bad_alloc();
