@@ -1,52 +1,43 @@
 // weft-demo: the runtime at work, shown one scene at a time.
 //
-//   weft-demo [--threads N] [--tasks N] [--work N] [--list] [scene...]
+//   weft-demo [--threads N] [--trace PATH | --no-trace] [--list] [scene...]
+//             (weft-demo --help for the rest)
 //
 // One runtime is built from the options and every selected scene runs on it
-// in turn (all scenes when none is named). A scene is a function that gets the
-// runtime and the options, prints what it saw for a human, and returns false
-// when something it checked came out wrong (the demo then exits non-zero).
-// To add a scene (a network service under load, a trace file, ...), write its
-// function and append it to `scenes` below; options it needs go into
-// `demo_options` and `parse_options`.
+// in turn (all scenes when none is named): `spawn` (many small tasks, stolen
+// across the workers) and `http` (demo_http.cpp: a keep-alive HTTP server
+// under wrk's load). A scene is a function that gets the runtime and the
+// options, prints what it saw for a human, and returns false when something
+// it checked came out wrong (the demo then exits non-zero). To add one, write
+// its function, declare it in demo_common.hpp and append it to `scenes`
+// below; options it needs go into `demo_options` and `parse_options`.
+//
+// The runtime records a trace (runtime_config::trace_path) unless --no-trace;
+// once it is destroyed, and so the trace flushed, demo_trace.cpp has
+// weft-trace render it and prints where the files are.
 //
 // Which worker ran a task is read from the worker thread's name: the runtime
 // names its threads `<thread_name>-<index>` (runtime_config::thread_name), so
 // the demo needs nothing from weft's internals to tell the workers apart.
 #include <pthread.h>
+#include <stdlib.h>
 
 #include <algorithm>
-#include <atomic>
-#include <chrono>
 #include <charconv>
-#include <cstdint>
 #include <cstdlib>
 #include <exception>
-#include <optional>
+#include <filesystem>
 #include <span>
-#include <string>
-#include <string_view>
-#include <vector>
+#include <system_error>
 
 #include <fmt/format.h>
 
-#include <runtime/runtime.hpp>
+#include "demo_common.hpp"
 
-namespace {
-
-using steady = std::chrono::steady_clock;
-constexpr std::string_view worker_name_prefix = "weft-demo";
-
-struct demo_options {
-  std::size_t threads = 0;        // 0: WEFT_WORKER_THREADS, else one per core
-  std::size_t tasks = 100'000;    // spawn scene: tasks spawned from one task
-  std::uint32_t work = 200;       // spawn scene: mixing rounds each task computes
-  std::vector<std::string> scenes;
-};
+namespace weft_demo {
 
 // ---- which worker is this? --------------------------------------------------
 
-// The index of the worker thread running the caller, or -1 off the workers.
 // Cached per thread; noinline so that no coroutine keeps the thread_local's
 // address across a suspension (a task may resume on another thread).
 [[gnu::noinline]] int current_worker_index() noexcept {
@@ -65,13 +56,10 @@ struct demo_options {
   return index;
 }
 
-// One counter per worker, each on its own cache line: a task bumps the slot of
-// the worker it runs on, so the slots never bounce between cores.
-struct alignas(64) worker_tally {
-  // Relaxed: read only after every task was joined, and a join orders the
-  // task's writes before the joiner's reads.
-  std::atomic<std::uint64_t> tasks{0};
-};
+void tally_here(std::vector<worker_tally>& tally, std::uint64_t n) noexcept {
+  int w = current_worker_index();
+  if (w >= 0 && std::size_t(w) < tally.size()) tally[std::size_t(w)].bump(n);
+}
 
 // ---- printing ------------------------------------------------------------------
 
@@ -91,12 +79,19 @@ std::vector<weft::worker_metrics> delta(const weft::runtime_metrics& before,
     d[i].steals -= b.steals;
     d[i].stolen_tasks -= b.stolen_tasks;
     d[i].parks -= b.parks;
+    d[i].lifo_polls -= b.lifo_polls;
     d[i].inject_pulls -= b.inject_pulls;
+    d[i].io_polls -= b.io_polls;
+    d[i].reactor_rescues -= b.reactor_rescues;
+    d[i].budget_yields -= b.budget_yields;
+    d[i].busy_time -= b.busy_time;
   }
   return d;
 }
 
 // ---- scene: spawn --------------------------------------------------------------
+
+namespace {
 
 // A little arithmetic, so that a task is worth stealing; the result is
 // checked, so the compiler cannot drop it.
@@ -110,10 +105,8 @@ std::uint64_t mix(std::uint64_t x, std::uint32_t rounds) noexcept {
 }
 
 weft::task<std::uint64_t> work_item(std::uint64_t i, std::uint32_t rounds,
-                                    std::span<worker_tally> tally) {
-  int w = current_worker_index();
-  if (w >= 0 && std::size_t(w) < tally.size())
-    tally[std::size_t(w)].tasks.fetch_add(1, std::memory_order_relaxed);
+                                    std::vector<worker_tally>& tally) {
+  tally_here(tally);
   co_return mix(i, rounds);
 }
 
@@ -124,7 +117,7 @@ struct spawn_result {
 };
 
 weft::task<spawn_result> spawn_all(std::size_t n, std::uint32_t rounds,
-                                   std::span<worker_tally> tally) {
+                                   std::vector<worker_tally>& tally) {
   spawn_result r;
   auto start = steady::now();
   std::vector<weft::join_handle<std::uint64_t>> handles;
@@ -135,6 +128,8 @@ weft::task<spawn_result> spawn_all(std::size_t n, std::uint32_t rounds,
   r.finished_in = steady::now() - start;
   co_return r;
 }
+
+}  // namespace
 
 bool spawn_scene(weft::runtime& rt, const demo_options& opt) {
   const std::size_t workers = rt.worker_count();
@@ -149,13 +144,13 @@ bool spawn_scene(weft::runtime& rt, const demo_options& opt) {
   std::uint64_t expected = 0;
   for (std::size_t i = 0; i < opt.tasks; ++i) expected += mix(i, opt.work);
   std::uint64_t counted = 0;
-  for (auto& t : tally) counted += t.tasks.load(std::memory_order_relaxed);
+  for (auto& t : tally) counted += t.get();
 
   fmt::print("  {:>6}  {:>8}  {:>6}  {:<20}  {:>8}  {:>15}  {:>7}  {:>5}\n", "worker", "tasks",
              "share", "", "polls", "steals (tasks)", "inject", "parks");
   std::size_t idle_workers = 0;
   for (std::size_t i = 0; i < workers; ++i) {
-    std::uint64_t n = tally[i].tasks.load(std::memory_order_relaxed);
+    std::uint64_t n = tally[i].get();
     double share = opt.tasks ? double(n) / double(opt.tasks) : 0.0;
     const auto& m = per_worker[i];
     fmt::print("  {:>6}  {:>8}  {:>5.1f}%  {:<20}  {:>8}  {:>15}  {:>7}  {:>5}\n", i, n,
@@ -186,7 +181,13 @@ bool spawn_scene(weft::runtime& rt, const demo_options& opt) {
   return ok;
 }
 
+}  // namespace weft_demo
+
 // ---- the scene list and main -----------------------------------------------------
+
+namespace {
+
+using namespace weft_demo;
 
 struct scene {
   std::string_view name;
@@ -196,23 +197,33 @@ struct scene {
 
 constexpr scene scenes[] = {
     {"spawn", "tasks spawned from one task, run and stolen across all workers", spawn_scene},
+    {"http", "an HTTP/1.1 keep-alive server, one task per connection, under wrk's load",
+     http_scene},
 };
 
 void usage(std::FILE* to) {
   fmt::print(to,
-             "usage: weft-demo [--threads N] [--tasks N] [--work N] [--list] [scene...]\n"
-             "  --threads N  worker threads (default: WEFT_WORKER_THREADS, else one per core)\n"
-             "  --tasks N    tasks the spawn scene spawns (default 100000)\n"
-             "  --work N     mixing rounds each of those tasks computes (default 200)\n"
-             "  --list       list the scenes and exit\n"
+             "usage: weft-demo [options] [scene...]\n"
+             "  --threads N      worker threads (default: WEFT_WORKER_THREADS, else one per core)\n"
+             "  --tasks N        tasks the spawn scene spawns (default 100000)\n"
+             "  --work N         mixing rounds each of those tasks computes (default 200)\n"
+             "  --duration S     seconds the http scene's load runs (default 3)\n"
+             "  --connections N  the http scene's client connections (default 64)\n"
+             "  --load wrk|tasks what loads the http scene: wrk, or client tasks on the\n"
+             "                   same runtime (default: wrk when it is on PATH)\n"
+             "  --trace PATH     record a trace there (default: demo.wtrace in the build\n"
+             "                   directory, or WEFT_TRACE when set) and render it with\n"
+             "                   weft-trace into PATH's .html report and .json for Perfetto\n"
+             "  --no-trace       record no trace\n"
+             "  --list           list the scenes and exit\n"
              "Runs every scene when none is named.\n");
 }
 
 template <class T>
-std::optional<T> parse_number(std::string_view s, T min) {
+std::optional<T> parse_number(std::string_view s, T min, T max) {
   T v{};
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc{} || end != s.data() + s.size() || v < min) return std::nullopt;
+  if (ec != std::errc{} || end != s.data() + s.size() || v < min || v > max) return std::nullopt;
   return v;
 }
 
@@ -235,30 +246,56 @@ std::optional<demo_options> parse_options(int argc, char** argv) {
       fmt::print(stderr, "weft-demo: {} needs a value\n", arg);
       return std::nullopt;
     };
+    auto number = [&]<class T>(T& into, T min, T max) {
+      auto v = take_value();
+      if (!v) return false;
+      auto n = parse_number<T>(*v, min, max);
+      if (!n) {
+        fmt::print(stderr, "weft-demo: bad value for {}: \"{}\"\n", arg, *v);
+        return false;
+      }
+      into = *n;
+      return true;
+    };
     if (arg == "--help" || arg == "-h") {
       usage(stdout);
       std::exit(0);
     } else if (arg == "--list") {
       for (const auto& s : scenes) fmt::print("{:<8} {}\n", s.name, s.summary);
       std::exit(0);
-    } else if (arg == "--threads" || arg == "--tasks" || arg == "--work") {
+    } else if (arg == "--threads") {
+      if (!number(opt.threads, std::size_t{1}, std::size_t{4096})) return std::nullopt;
+    } else if (arg == "--tasks") {
+      if (!number(opt.tasks, std::size_t{1}, std::size_t{100'000'000})) return std::nullopt;
+    } else if (arg == "--work") {
+      if (!number(opt.work, std::uint32_t{0}, std::uint32_t{1'000'000})) return std::nullopt;
+    } else if (arg == "--duration") {
+      if (!number(opt.duration_s, std::uint32_t{1}, std::uint32_t{3600})) return std::nullopt;
+    } else if (arg == "--connections") {
+      if (!number(opt.connections, std::uint32_t{1}, std::uint32_t{10'000})) return std::nullopt;
+    } else if (arg == "--load") {
       auto v = take_value();
       if (!v) return std::nullopt;
-      bool good = true;
-      if (arg == "--threads") {
-        auto n = parse_number<std::size_t>(*v, 1);
-        if ((good = n && *n <= 4096)) opt.threads = *n;
-      } else if (arg == "--tasks") {
-        auto n = parse_number<std::size_t>(*v, 1);
-        if ((good = n.has_value())) opt.tasks = *n;
+      if (*v == "wrk") {
+        opt.load = load_kind::wrk;
+      } else if (*v == "tasks") {
+        opt.load = load_kind::tasks;
       } else {
-        auto n = parse_number<std::uint32_t>(*v, 0);
-        if ((good = n.has_value())) opt.work = *n;
-      }
-      if (!good) {
-        fmt::print(stderr, "weft-demo: bad value for {}: \"{}\"\n", arg, *v);
+        fmt::print(stderr, "weft-demo: --load takes wrk or tasks, not \"{}\"\n", *v);
         return std::nullopt;
       }
+    } else if (arg == "--trace") {
+      auto v = take_value();
+      if (!v) return std::nullopt;
+      if (v->empty()) {
+        fmt::print(stderr, "weft-demo: --trace needs a file name\n");
+        return std::nullopt;
+      }
+      opt.trace = std::string(*v);
+      opt.no_trace = false;
+    } else if (arg == "--no-trace" && !has_value) {
+      opt.no_trace = true;
+      opt.trace.reset();
     } else if (arg.starts_with("-")) {
       fmt::print(stderr, "weft-demo: unknown option {}\n", arg);
       usage(stderr);
@@ -283,20 +320,39 @@ std::string thread_count_source(const demo_options& opt) {
   return "one per core; change with --threads N or WEFT_WORKER_THREADS";
 }
 
+// Where the trace goes: --trace, else WEFT_TRACE, else demo.wtrace in the
+// build directory (the demo is build/tools/weft-demo); empty: no trace.
+std::string trace_path(const demo_options& opt) {
+  if (opt.no_trace) return {};
+  if (opt.trace) return *opt.trace;
+  if (const char* env = std::getenv("WEFT_TRACE"); env && *env) return env;
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return "demo.wtrace";
+  return (self.parent_path().parent_path() / "demo.wtrace").string();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   auto opt = parse_options(argc, argv);
   if (!opt) return 2;
+  // --no-trace wins over WEFT_TRACE, which the runtime would read otherwise.
+  if (opt->no_trace) ::unsetenv("WEFT_TRACE");
+  std::string trace = trace_path(*opt);
+  int failed = 0, ran = 0;
+  auto start = steady::now();
   try {
     weft::runtime_config cfg;
     cfg.worker_threads = opt->threads;
     cfg.thread_name = std::string(worker_name_prefix);
+    cfg.trace_path = trace;
+    // The trace is complete once the runtime is gone: its destructor flushes it.
     weft::runtime rt{cfg};
-    fmt::print("weft demo: {} worker threads ({})\n", rt.worker_count(), thread_count_source(*opt));
+    fmt::print("weft demo: {} worker threads ({}){}\n", rt.worker_count(),
+               thread_count_source(*opt),
+               trace.empty() ? "" : "; tracing on (--no-trace turns it off)");
 
-    int failed = 0, ran = 0;
-    auto start = steady::now();
     for (const auto& s : scenes) {
       if (!opt->scenes.empty() &&
           std::find(opt->scenes.begin(), opt->scenes.end(), s.name) == opt->scenes.end())
@@ -304,11 +360,13 @@ int main(int argc, char** argv) {
       ++ran;
       if (!s.run(rt, *opt)) ++failed;
     }
-    fmt::print("\nweft demo: {} scene(s) in {:.0f} ms, {}\n", ran, ms(steady::now() - start),
-               failed ? fmt::format("{} FAILED", failed) : std::string("all good"));
-    return failed ? 1 : 0;
   } catch (const std::exception& e) {
     fmt::print(stderr, "weft-demo: {}\n", e.what());
     return 1;
   }
+  double run_ms = ms(steady::now() - start);
+  if (!trace.empty() && !report_trace(trace)) ++failed;
+  fmt::print("\nweft demo: {} scene(s) in {:.1f} s, {}\n", ran, run_ms / 1000.0,
+             failed ? fmt::format("{} FAILED", failed) : std::string("all good"));
+  return failed ? 1 : 0;
 }
