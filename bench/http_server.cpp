@@ -12,54 +12,26 @@
 
 #include <net/net.hpp>
 
+#include "http_heads.hpp"
 #include "workload.hpp"
 
 namespace weft::bench {
 namespace {
 
-constexpr std::string_view response =
-    "HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n\r\nHello, World!";
-constexpr std::size_t batch = 16;
-
-// `batch` copies of the response, so pipelined requests cost one write.
-const std::string& responses() {
-  static const std::string block = [] {
-    std::string b;
-    for (std::size_t i = 0; i < batch; ++i) b += response;
-    return b;
-  }();
-  return block;
-}
-
 task<void> http_conn(net::tcp_stream s) {
-  const std::string& block = responses();
-  char buf[16 * 1024];
-  std::size_t have = 0;  // bytes in buf
-  std::size_t scan = 0;  // no head ends before this offset
+  const std::string& block = http_response_block();
+  http_heads heads;
   try {
     for (;;) {
-      if (have == sizeof buf) co_return;  // a head too long for us
-      std::size_t n = co_await s.read_some(std::span<char>(buf + have, sizeof buf - have));
+      std::span<char> room = heads.free_space();
+      if (room.empty()) co_return;  // a head too long for us
+      std::size_t n = co_await s.read_some(room);
       if (n == 0) co_return;
-      have += n;
-      std::string_view v(buf, have);
-      std::size_t start = 0, count = 0;
-      for (;;) {
-        std::size_t end = v.find("\r\n\r\n", std::max(scan, start));
-        if (end == std::string_view::npos) break;
-        ++count;
-        start = end + 4;
-      }
-      while (count > 0) {
-        std::size_t k = std::min(count, batch);
-        co_await s.write_all(std::span<const char>(block.data(), k * response.size()));
+      for (std::size_t count = heads.add(n); count > 0;) {
+        std::size_t k = std::min(count, http_response_batch);
+        co_await s.write_all(std::span<const char>(block.data(), k * http_response.size()));
         count -= k;
       }
-      if (start > 0) {
-        std::memmove(buf, buf + start, have - start);
-        have -= start;
-      }
-      scan = have >= 3 ? have - 3 : 0;
     }
   } catch (const net::net_error&) {
     // a reset peer ends its own connection, nothing else

@@ -19,6 +19,7 @@
 
 #include <net/net.hpp>
 
+#include "../bench/http_heads.hpp"
 #include "demo_common.hpp"
 
 namespace weft_demo {
@@ -27,10 +28,7 @@ namespace {
 using namespace std::chrono_literals;
 namespace net = weft::net;
 
-constexpr std::string_view response =
-    "HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n\r\nHello, World!";
 constexpr std::string_view request = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
-constexpr std::size_t batch = 16;  // responses per write when requests are pipelined
 
 // ---- the server ------------------------------------------------------------------
 
@@ -50,50 +48,28 @@ struct server_state {
   weft::join_handle<void> acceptor;
 };
 
-const std::string& response_block() {
-  static const std::string block = [] {
-    std::string b;
-    for (std::size_t i = 0; i < batch; ++i) b += response;
-    return b;
-  }();
-  return block;
-}
-
 weft::task<void> serve_conn(net::tcp_stream s, server_state& st) {
   // Counts the task out however it ends: the peer closed, a reset, or an abort.
   struct leaving {
     server_state& st;
     ~leaving() { st.open.fetch_sub(1, std::memory_order_relaxed); }
   } guard{st};
-  const std::string& block = response_block();
-  char buf[16 * 1024];
-  std::size_t have = 0;  // bytes in buf
-  std::size_t scan = 0;  // no head ends before this offset
+  const std::string& block = weft::bench::http_response_block();
+  weft::bench::http_heads heads;
   try {
     for (;;) {
-      if (have == sizeof buf) co_return;  // a head too long for us
-      std::size_t n = co_await s.read_some(std::span<char>(buf + have, sizeof buf - have));
+      std::span<char> room = heads.free_space();
+      if (room.empty()) co_return;  // a head too long for us
+      std::size_t n = co_await s.read_some(room);
       if (n == 0) co_return;  // the client closed: the normal end
-      have += n;
-      std::string_view v(buf, have);
-      std::size_t start = 0, count = 0;
-      for (;;) {
-        std::size_t end = v.find("\r\n\r\n", std::max(scan, start));
-        if (end == std::string_view::npos) break;
-        ++count;
-        start = end + 4;
-      }
+      std::size_t count = heads.add(n);
       tally_here(st.answered, count);
       while (count > 0) {
-        std::size_t k = std::min(count, batch);
-        co_await s.write_all(std::span<const char>(block.data(), k * response.size()));
+        std::size_t k = std::min(count, weft::bench::http_response_batch);
+        co_await s.write_all(
+            std::span<const char>(block.data(), k * weft::bench::http_response.size()));
         count -= k;
       }
-      if (start > 0) {
-        std::memmove(buf, buf + start, have - start);
-        have -= start;
-      }
-      scan = have >= 3 ? have - 3 : 0;
     }
   } catch (const net::net_error&) {
     // a reset peer ends its own connection, nothing else
@@ -258,7 +234,7 @@ struct client_record {
 weft::task<void> client(std::uint16_t port, steady::time_point until, client_record& rec) {
   try {
     auto s = co_await net::tcp_stream::connect(net::endpoint{"127.0.0.1", port});
-    char buf[response.size()];
+    char buf[weft::bench::http_response.size()];
     while (steady::now() < until) {
       auto t0 = steady::now();
       co_await s.write_all(std::span<const char>(request.data(), request.size()));
