@@ -15,35 +15,21 @@
 #include <unordered_map>
 #include <vector>
 
+#include <runtime/trace/record.hpp>
+
 namespace weft_trace {
 
-enum class rec : std::uint8_t {
-  spawn = 1,
-  poll_begin = 2,
-  poll_end = 3,
-  wake = 4,
-  steal = 5,
-  park = 6,
-  unpark = 7,
-  io_poll = 8,
-  timer_fire = 9,
-  blocking_begin = 10,
-  blocking_end = 11,
-  queue_depth = 12,
-  clock_sync = 13,
-  string = 14,
-  site = 15,
-  thread_info = 16,
-  drops = 17,
-};
-inline constexpr std::uint8_t last_record_type = 17;
+// The record types and thread kinds are the runtime's own (the tool shares
+// the format's definition; it needs that header, not the library).
+using rec = weft::detail::trace::event;
+inline constexpr std::uint8_t last_record_type = std::uint8_t(rec::drops);
 
-enum class thread_kind : std::uint16_t { worker = 0, blocking = 1, other = 2 };
+using weft::detail::trace::thread_kind;
 
-inline constexpr std::size_t file_header_size = 64;
-inline constexpr std::size_t chunk_header_size = 32;
-inline constexpr std::size_t record_size = 32;
-inline constexpr std::uint32_t chunk_magic = 0x4B484357u;  // "WCHK"
+inline constexpr std::size_t file_header_size = sizeof(weft::detail::trace::file_header);
+inline constexpr std::size_t chunk_header_size = sizeof(weft::detail::trace::chunk_header);
+inline constexpr std::size_t record_size = sizeof(weft::detail::trace::record);
+using weft::detail::trace::chunk_magic;  // "WCHK"
 inline constexpr std::uint32_t max_chunk_records = 4096;
 inline constexpr std::uint16_t no_worker = 0xffff;
 
