@@ -13,7 +13,6 @@ thread_local trace::buffer* tls_blocking_trace = nullptr;
 thread_local std::uint64_t tls_next_id = 0;
 thread_local std::uint64_t tls_id_limit = 0;
 std::atomic<std::uint64_t> id_blocks{1};
-constexpr std::uint64_t id_block = 1024;
 }  // namespace
 
 worker* current_worker() noexcept { return tls_worker; }
@@ -32,8 +31,8 @@ void set_current_blocking_trace(trace::buffer* b) noexcept { tls_blocking_trace 
 // counter; relaxed is enough, only uniqueness matters.
 std::uint64_t next_task_id() noexcept {
   if (tls_next_id == tls_id_limit) {
-    tls_next_id = id_blocks.fetch_add(1, std::memory_order_relaxed) * id_block;
-    tls_id_limit = tls_next_id + id_block;
+    tls_next_id = id_blocks.fetch_add(1, std::memory_order_relaxed) * task_id_block;
+    tls_id_limit = tls_next_id + task_id_block;
   }
   return tls_next_id++;
 }

@@ -1,7 +1,11 @@
 // Every live spawned task, so that shutdown can destroy the ones that are
 // suspended on a timer, a socket or a channel and sit in no run queue.
 // Sharded intrusive lists behind small spinlocks: insert on spawn, remove on
-// completion, each touching one shard chosen by task id.
+// completion, each touching one shard chosen by the task id's block. Ids are
+// handed to each thread in blocks (task_id_block), so a worker spawns into
+// one shard at a time and, as long as its tasks finish where they started,
+// the shard's cache line stays on its core. The counts live in the shards
+// too: a global counter would bounce between the cores on every spawn.
 #pragma once
 
 #include <atomic>
@@ -11,6 +15,9 @@
 #include <runtime/detail/task_header.hpp>
 
 namespace weft::detail {
+
+// Task ids are handed to each thread this many at a time (current.cpp).
+inline constexpr std::uint64_t task_id_block = 1024;
 
 class owned_tasks {
  public:
@@ -28,8 +35,8 @@ class owned_tasks {
     t->owned_next = s.head;
     if (s.head) s.head->owned_prev = t;
     s.head = t;
+    bump(s.inserted, 1);
     s.unlock();
-    alive_.fetch_add(1, std::memory_order_relaxed);
   }
 
   void remove(task_header* t) noexcept {
@@ -39,8 +46,8 @@ class owned_tasks {
     else s.head = t->owned_next;
     if (t->owned_next) t->owned_next->owned_prev = t->owned_prev;
     t->owned_prev = t->owned_next = nullptr;
+    bump(s.removed, 1);
     s.unlock();
-    alive_.fetch_sub(1, std::memory_order_relaxed);
   }
 
   // Shutdown only: take any one task out of the set, or null when empty.
@@ -53,34 +60,54 @@ class owned_tasks {
         s.head = t->owned_next;
         if (s.head) s.head->owned_prev = nullptr;
         t->owned_prev = t->owned_next = nullptr;
+        bump(s.removed, 1);
       }
       s.unlock();
-      if (t) {
-        alive_.fetch_sub(1, std::memory_order_relaxed);
-        return t;
-      }
+      if (t) return t;
     }
     return nullptr;
   }
 
-  std::size_t alive() const noexcept { return alive_.load(std::memory_order_relaxed); }
+  // Tasks inserted and not yet removed, and inserted ever. Read without the
+  // shard locks, so a snapshot taken while tasks come and go is approximate.
+  std::size_t alive() const noexcept {
+    std::uint64_t in = 0, out = 0;
+    for (std::size_t i = 0; i < shard_count_; ++i) {
+      out += shards_[i].removed.load(std::memory_order_relaxed);
+      in += shards_[i].inserted.load(std::memory_order_relaxed);
+    }
+    return in > out ? std::size_t(in - out) : 0;
+  }
+  std::uint64_t inserted() const noexcept {
+    std::uint64_t in = 0;
+    for (std::size_t i = 0; i < shard_count_; ++i) in += shards_[i].inserted.load(std::memory_order_relaxed);
+    return in;
+  }
 
  private:
   struct alignas(64) shard {
     // acquire/release: the list links are plain fields guarded by this flag.
     std::atomic<bool> busy{false};
     task_header* head = nullptr;
+    // Written under the lock (plain load + store, no read-modify-write);
+    // atomic only so that metrics can read them without it.
+    std::atomic<std::uint64_t> inserted{0};
+    std::atomic<std::uint64_t> removed{0};
     void lock() noexcept {
       while (busy.exchange(true, std::memory_order_acquire))
         while (busy.load(std::memory_order_relaxed)) __builtin_ia32_pause();
     }
     void unlock() noexcept { busy.store(false, std::memory_order_release); }
   };
-  shard& shard_of(task_header* t) noexcept { return shards_[t->id & (shard_count_ - 1)]; }
+  static void bump(std::atomic<std::uint64_t>& c, std::uint64_t by) noexcept {
+    c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+  }
+  shard& shard_of(task_header* t) noexcept {
+    return shards_[(t->id / task_id_block) & (shard_count_ - 1)];
+  }
 
   std::size_t shard_count_;
   std::unique_ptr<shard[]> shards_;
-  std::atomic<std::size_t> alive_{0};
 };
 
 }  // namespace weft::detail

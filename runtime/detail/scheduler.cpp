@@ -94,7 +94,6 @@ void scheduler::spawn(task_header* t) noexcept {
   }
 #endif
   owned_.insert(t);
-  spawned_.fetch_add(1, std::memory_order_relaxed);
   schedule(t, false);
 }
 

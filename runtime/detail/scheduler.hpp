@@ -179,7 +179,7 @@ class scheduler {
   owned_tasks& owned() noexcept { return owned_; }
   blocking_pool& blocking() noexcept { return *blocking_; }
   bool shutting_down() const noexcept { return shutdown_.load(std::memory_order_acquire); }
-  std::uint64_t spawned() const noexcept { return spawned_.load(std::memory_order_relaxed); }
+  std::uint64_t spawned() const noexcept { return owned_.inserted(); }
   // The io_context to home a new socket on: round robin over the workers.
   boost::asio::io_context& next_io() noexcept;
 
@@ -202,7 +202,6 @@ class scheduler {
   std::vector<std::unique_ptr<worker>> workers_;
   std::unique_ptr<blocking_pool> blocking_;
   std::atomic<bool> shutdown_{false};
-  std::atomic<std::uint64_t> spawned_{0};
   std::atomic<std::size_t> next_home_{0};
 };
 

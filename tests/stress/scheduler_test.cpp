@@ -355,7 +355,9 @@ TEST_SUITE("stress/scheduler") {
     weft::runtime rt{workers(1)};
     ping_pong_result r = ping_pong_from_outside(rt, 200'000, 1000ms, 3s);
     CAPTURE(r.rounds);
-    CHECK(r.rounds > 1000);
+    // Enough rounds to have probed the race. Not more: on a loaded 2-core
+    // machine the spinning spawner and the worker share a core (~5 ms a round).
+    CHECK(r.rounds > 100);
     CHECK(r.lost == 0);
     // block_on is a spawn from outside too: a lost one would trip the watchdog.
     auto stop_at = clock_type::now() + 2s;
@@ -367,7 +369,7 @@ TEST_SUITE("stress/scheduler") {
     weft::runtime rt{workers(2)};
     ping_pong_result r = ping_pong_from_outside(rt, 100'000, 1000ms, 3s);
     CAPTURE(r.rounds);
-    CHECK(r.rounds > 1000);
+    CHECK(r.rounds > 100);  // as above
     CHECK(r.lost == 0);
   }
 
