@@ -19,6 +19,22 @@ using clock = std::chrono::steady_clock;
 
 namespace detail {
 
+// now + d without overflow: a duration past the end of the clock saturates to
+// time_point::max() (never due), one at or below zero is due now. Rounded up,
+// so a sleep never ends before the duration asked for.
+template <class Rep, class Period>
+clock::time_point deadline_after(std::chrono::duration<Rep, Period> d) noexcept {
+  const clock::time_point now = clock::now();
+  if (d <= d.zero()) return now;
+  // Compared in long double in d's own units: casting either side to the
+  // other's integer units could overflow (hours::max() in nanoseconds).
+  using wide = std::chrono::duration<long double, Period>;
+  const auto room = clock::time_point::max() - now;
+  if (wide(d) >= std::chrono::duration_cast<wide>(room)) return clock::time_point::max();
+  const auto step = std::chrono::ceil<clock::duration>(d);
+  return step >= room ? clock::time_point::max() : now + step;
+}
+
 class sleep_awaitable : cancel_hook {
  public:
   explicit sleep_awaitable(clock::time_point deadline) noexcept : deadline_(deadline) {}
@@ -57,8 +73,7 @@ class sleep_awaitable : cancel_hook {
 
 template <class Rep, class Period>
 [[nodiscard]] detail::sleep_awaitable sleep_for(std::chrono::duration<Rep, Period> d) noexcept {
-  return detail::sleep_awaitable(clock::now() +
-                                 std::chrono::duration_cast<clock::duration>(d));
+  return detail::sleep_awaitable(detail::deadline_after(d));
 }
 
 }  // namespace weft

@@ -46,7 +46,7 @@ task<await_result_t<Aw>> timeout_impl(clock::time_point deadline, Aw aw) {
 
 template <class Rep, class Period, class Aw>
 [[nodiscard]] auto timeout(std::chrono::duration<Rep, Period> d, Aw&& aw) {
-  return detail::timeout_impl(clock::now() + std::chrono::duration_cast<clock::duration>(d),
+  return detail::timeout_impl(detail::deadline_after(d),
                               std::decay_t<Aw>(std::forward<Aw>(aw)));
 }
 

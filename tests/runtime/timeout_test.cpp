@@ -49,6 +49,16 @@ TEST_SUITE("runtime/timeout") {
     }());
   }
 
+  TEST_CASE("the longest timeouts never expire; a negative one expires at once") {
+    weft::runtime rt{workers(1)};
+    rt.block_on([]() -> weft::task<void> {
+      CHECK(co_await weft::timeout(std::chrono::hours::max(), value_after(7, 5ms)) == 7);
+      CHECK(co_await weft::timeout(std::chrono::nanoseconds::max(), value_after(8, 5ms)) == 8);
+      CHECK_THROWS_AS((void)co_await weft::timeout(std::chrono::hours::min(), value_after(9, 1h)),
+                      weft::timed_out);
+    }());
+  }
+
   TEST_CASE("the work's own exception passes through") {
     weft::runtime rt{workers(1)};
     CHECK_THROWS_AS(rt.block_on([]() -> weft::task<void> {
