@@ -13,6 +13,7 @@
 #include <utility>
 
 #include <runtime/detail/blocking_pool.hpp>
+#include <runtime/detail/context.hpp>
 #include <runtime/detail/promise_base.hpp>
 #include <runtime/spawn.hpp>
 
@@ -55,12 +56,16 @@ class blocking_awaitable : blocking_job, cancel_hook {
  private:
   static void run_job(blocking_job* job) noexcept {
     auto* self = static_cast<blocking_awaitable*>(job);
+    // The job sees its task's context_vars, and its own set() ends with it
+    // (the pool thread serves every task). The task is suspended meanwhile.
+    std::optional<thread_context_scope> values(std::in_place, self->task_->context);
     try {
       if constexpr (std::is_void_v<R>) self->fn_();
       else self->value_.emplace(self->fn_());
     } catch (...) {
       self->error_ = std::current_exception();
     }
+    values.reset();  // before the wake: the task may run and end at once
     wake(self->task_);
   }
   static void on_cancel(cancel_hook* hook) noexcept {

@@ -32,6 +32,13 @@ void release_context(context_map* m) noexcept {
 
 context_map* thread_context() noexcept { return tls_context.map; }
 
+thread_context_scope::thread_context_scope(context_map* m) noexcept
+    : saved_(std::exchange(tls_context.map, retain_context(m))) {}
+
+thread_context_scope::~thread_context_scope() {
+  release_context(std::exchange(tls_context.map, saved_));
+}
+
 std::shared_ptr<const void> context_get(const void* key) {
   context_map* m = current_slot();
   if (!m) return nullptr;

@@ -24,6 +24,20 @@ void release_context(context_map* m) noexcept;
 // The context of code running outside any task on this thread.
 context_map* thread_context() noexcept;
 
+// Lends `m` to this thread as its context for a scope (a spawn_blocking job
+// runs with its task's values); a set() inside replaces only the lent copy,
+// and the thread's own context comes back at the end.
+class thread_context_scope {
+ public:
+  explicit thread_context_scope(context_map* m) noexcept;
+  ~thread_context_scope();
+  thread_context_scope(const thread_context_scope&) = delete;
+  thread_context_scope& operator=(const thread_context_scope&) = delete;
+
+ private:
+  context_map* saved_;
+};
+
 // The value bound to `key` in the current task's (or thread's) context.
 std::shared_ptr<const void> context_get(const void* key);
 void context_set(const void* key, std::shared_ptr<const void> value);
