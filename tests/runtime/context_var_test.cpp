@@ -228,9 +228,8 @@ TEST_SUITE("runtime/context_var") {
     CHECK(rt.block_on(read_request_id()) == "<unset>");
   }
 
-  // SKIPPED until the runtime fix: a blocking job runs with its pool thread's
-  // own values (none), and its set() sticks to the pool thread, leaking into
-  // later jobs of other tasks and the tasks they spawn.
+  // A job once ran with its pool thread's own values (none), and its set()
+  // stuck to the thread, leaking into later jobs of other tasks.
   TEST_CASE("a spawn_blocking job sees its spawner's values, and its set() stays in the job") {
     weft::runtime_config cfg = workers(2);
     cfg.max_blocking_threads = 1;  // every job on the same pool thread

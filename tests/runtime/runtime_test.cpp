@@ -147,10 +147,9 @@ TEST_SUITE("runtime/runtime") {
     CHECK(rt.metrics().tasks_spawned == 502);
   }
 
-  // SKIPPED until the runtime fix: fails in ~3% of runs because an unpark
-  // can leave a worker's reactor stopped (see stress/scheduler, "aborts from
-  // outside always end their sleeps"), and the aborted sleeps never end.
-  TEST_CASE("metrics: tasks_alive counts tasks that have not finished" * doctest::skip()) {
+  // Also a regression test for an unpark that left a worker's reactor
+  // stopped (stress/scheduler, "aborts from outside ... end their sleeps").
+  TEST_CASE("metrics: tasks_alive counts tasks that have not finished") {
     weft::runtime rt{workers(2)};
     std::vector<weft::join_handle<void>> sleepers;
     for (int i = 0; i < 10; ++i)
@@ -163,9 +162,7 @@ TEST_SUITE("runtime/runtime") {
     for (auto& h : sleepers) CHECK(h.is_finished());
   }
 
-  // SKIPPED until the runtime fix: nothing ever bumps worker_counters::budget_yields.
-  TEST_CASE("metrics: budget_yields counts polls cut short by the cooperative budget"
-            * doctest::skip()) {
+  TEST_CASE("metrics: budget_yields counts polls cut short by the cooperative budget") {
     weft::runtime_config cfg = workers(1);
     cfg.budget = 8;
     weft::runtime rt{cfg};

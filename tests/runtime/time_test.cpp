@@ -203,9 +203,8 @@ TEST_SUITE("runtime/time") {
     }
   }
 
-  // SKIPPED until the runtime fix: sleep_for adds the duration to now() with
-  // no saturation, so a duration past the end of the clock overflows (UB) and
-  // hours::max() wraps to a deadline in the past: the sleep ends at once.
+  // now + hours::max() once overflowed (UB) and wrapped to a deadline in the
+  // past: the longest sleeps ended at once.
   TEST_CASE("sleep_for saturates: the longest durations never fire, the most negative is due now") {
     weft::runtime rt{workers(2)};
     for (auto* make : {&sleep_max_hours, &sleep_max_nanoseconds}) {
