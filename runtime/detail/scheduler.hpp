@@ -97,6 +97,7 @@ struct worker_counters {
 class worker {
  public:
   worker(scheduler& s, std::size_t index);
+  ~worker();
   worker(const worker&) = delete;
   worker& operator=(const worker&) = delete;
 
@@ -110,6 +111,9 @@ class worker {
   std::size_t index() const noexcept { return index_; }
   local_queue& queue() noexcept { return queue_; }
   void unpark() noexcept;
+  // A peer that woke while everyone slept asks this (parked) worker to look
+  // at it in one rescue interval, without waking it now.
+  void arm_watch() noexcept;
   worker_counters& counters() noexcept { return counters_; }
 
   // Bumped at every poll and io poll; peers watch it to detect a stuck worker.
@@ -129,6 +133,8 @@ class worker {
   std::size_t drain_io() noexcept;
   void park() noexcept;
   worker* find_stuck_peer() noexcept;
+  void arm_peer_watch() noexcept;
+  bool only_the_watch_ran() noexcept;
   void rescue(worker& peer) noexcept;
   void stop_searching() noexcept;
   std::uint32_t next_random() noexcept;
@@ -136,6 +142,11 @@ class worker {
   scheduler& sched_;
   const std::size_t index_;
   boost::asio::io_context io_;
+  // A timer on io_ (its type kept out of this header), armed by arm_watch.
+  struct watch_timer;
+  std::unique_ptr<watch_timer> watch_;
+  std::atomic<bool> watch_armed_{false};  // a watch is pending
+  std::atomic<bool> watch_fired_{false};  // it went off: our reactor ran only for it
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard_;
   local_queue queue_;
   task_header* lifo_ = nullptr;

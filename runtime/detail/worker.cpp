@@ -4,11 +4,17 @@
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
 
 #include <runtime/detail/scheduler.hpp>
 
 namespace weft::detail {
+
+struct worker::watch_timer {
+  explicit watch_timer(boost::asio::io_context& io) : timer(io) {}
+  boost::asio::steady_timer timer;
+};
 
 worker::worker(scheduler& s, std::size_t index)
     : sched_(s),
@@ -17,10 +23,13 @@ worker::worker(scheduler& s, std::size_t index)
       rng_(std::uint32_t(0x9e3779b9u * (index + 1))),
       seen_progress_(s.config().worker_threads, 0) {
   guard_.emplace(io_.get_executor());
+  watch_ = std::make_unique<watch_timer>(io_);
 #if WEFT_TRACING
   if (s.tracer()) trace_ = &s.tracer()->worker_buffer(index);
 #endif
 }
+
+worker::~worker() = default;  // the watch timer goes before the io_context
 
 // Every hook is one test of `trace_` when tracing is off; compiled out with
 // -Dtracing=disabled.
@@ -312,6 +321,10 @@ void worker::park() noexcept {
     if (!has_peers || sched_.idle().unparked() == 0) {
       // Nobody awake to get stuck: sleep until our reactor or a notifier wakes us.
       if (io_.run_one()) {
+        if (only_the_watch_ran()) {
+          stuck = find_stuck_peer();
+          continue;
+        }
         drain_io();
         why = trace::unpark_reason::handler;
         break;
@@ -332,7 +345,7 @@ void worker::park() noexcept {
         why = trace::unpark_reason::handler;
         break;
       }
-    } else if (io_.run_one_for(rescue_after)) {
+    } else if (io_.run_one_for(rescue_after) && !only_the_watch_ran()) {
       drain_io();
       why = trace::unpark_reason::handler;
       break;
@@ -351,11 +364,47 @@ void worker::park() noexcept {
   if (before < 0) {
     searching_ = true;  // unparked by a notifier, which counted us as searching
   } else if (before == 0 && has_peers && !sched_.shutting_down()) {
-    // We are the first awake: rouse one peer so that someone watches our
-    // reactor should the task we are about to run never yield.
-    std::size_t w = sched_.idle().worker_to_notify();
-    if (w != idle_set::none) sched_.worker_at(w).unpark();
+    // We are the first awake: someone must watch our reactor should the
+    // task we are about to run never yield. Not by waking a peer now (under
+    // a network load that was a wake-up, a context switch and a park on the
+    // peer for every one of ours): a timer goes off in a parked peer's
+    // reactor one rescue interval from now, and from then on it watches.
+    arm_peer_watch();
   }
+}
+
+void worker::arm_peer_watch() noexcept {
+  const std::size_t n = sched_.worker_count();
+  for (std::size_t i = 1; i < n; ++i) {
+    worker& peer = sched_.worker_at((index_ + i) % n);
+    if (peer.parked.load(std::memory_order_acquire)) {
+      peer.arm_watch();
+      return;
+    }
+  }
+  // Nobody parked: whoever parks next sees us awake and sleeps watching.
+}
+
+void worker::arm_watch() noexcept {
+  // One watch pending at a time. The exchange (acquire) pairs with the
+  // handler's release of the flag, so each arming peer has the timer object
+  // to itself (Asio timers are not safe for concurrent use).
+  if (watch_armed_.exchange(true, std::memory_order_acq_rel)) return;
+  try {
+    watch_->timer.expires_after(sched_.config().reactor_rescue_after);
+    watch_->timer.async_wait([this](const boost::system::error_code&) {
+      watch_fired_.store(true, std::memory_order_relaxed);
+      watch_armed_.store(false, std::memory_order_release);
+    });
+  } catch (...) {
+    watch_armed_.store(false, std::memory_order_release);  // no watch then; rescue is best effort
+  }
+}
+
+bool worker::only_the_watch_ran() noexcept {
+  // After our parked reactor ran one handler: if it was the watch timer and
+  // no task became ready here, stay parked, now watching our peers.
+  return watch_fired_.exchange(false, std::memory_order_relaxed) && !lifo_ && queue_.empty();
 }
 
 worker* worker::find_stuck_peer() noexcept {
