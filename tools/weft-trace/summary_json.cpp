@@ -101,6 +101,11 @@ void write_summary_json(json_writer& w, const timeline& tl, const summary& s) {
     in_records += ts.drop_records;
   }
   w.field("dropped_in_chunk_headers", in_headers).field("dropped_in_records", in_records);
+  // How times were converted to ns (FORMAT.md, "Time").
+  w.key("clock").begin_object();
+  w.field("unit", t.clock.ticks ? "ticks" : "ns").field("sync_points", t.clock.sync_points);
+  w.field("ticks_per_second", t.clock.ticks_per_second).field("uncalibrated", r.uncalibrated_clock);
+  w.end_object();
   w.end_object();
 
   w.key("warnings").begin_array();
