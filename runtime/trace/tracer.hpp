@@ -96,6 +96,13 @@ class buffer {
   // Ticks since the tracer started. Durations taken from two reads (io_poll)
   // are in ticks too; weft-trace converts them.
   std::uint64_t now() const noexcept { return read_ticks() - start_ticks_; }
+  // The time for a record that directly follows one of type `prev`: that
+  // record's time if it is this buffer's latest, else the clock's. The caller
+  // vouches that the time between them is not worth a clock read.
+  std::uint64_t now_after(event prev) const noexcept {
+    if (count_ > 0 && current_->records[count_ - 1].type == std::uint8_t(prev)) return last_ts_;
+    return now();
+  }
   thread_kind kind() const noexcept { return kind_; }
   std::uint16_t index() const noexcept { return index_; }
   std::size_t pool_size() const noexcept { return owned_.size(); }

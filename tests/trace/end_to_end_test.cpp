@@ -85,6 +85,7 @@ TEST_SUITE("trace/end_to_end") {
     // thread, every wake and steal names a task the trace spawned or polled,
     // and the drops the chunk headers count are the ones the drops records do.
     CHECK(d["nested_polls"].u64() == 0);
+    CHECK(d["backward_times"].u64() == 0);  // each thread's times never go back
     CHECK(d["wakes_of_unknown_tasks"].u64() == 0);
     CHECK(d["steals_of_unknown_tasks"].u64() == 0);
     CHECK(d["dropped_in_chunk_headers"].u64() == d["dropped_in_records"].u64());

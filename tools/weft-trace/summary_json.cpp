@@ -90,7 +90,7 @@ void write_summary_json(json_writer& w, const timeline& tl, const summary& s) {
   w.field("unknown_records", r.unknown_records).field("garbage_bytes", r.garbage_bytes);
   w.field("string_overruns", r.string_overruns).field("out_of_order_chunks", r.out_of_order_chunks);
   w.field("unmatched_poll_ends", tl.odd.unmatched_poll_ends).field("unclosed_polls", tl.odd.unclosed_polls);
-  w.field("nested_polls", tl.odd.nested_polls);
+  w.field("nested_polls", tl.odd.nested_polls).field("backward_times", r.backward_times);
   w.field("wakes_of_unknown_tasks", tl.odd.wakes_of_unknown_tasks);
   w.field("steals_of_unknown_tasks", tl.odd.steals_of_unknown_tasks);
   // The same drops counted twice by the recorder: in chunk headers and in

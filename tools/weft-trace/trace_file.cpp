@@ -314,6 +314,9 @@ read_result decode_trace(std::string_view bytes, std::string path) {
   decoder d(bytes, t);
   d.run(h.header_size);
   d.finish();
+  // The recorder keeps each thread's times non-decreasing (FORMAT.md).
+  for (const thread_stream& s : t.threads)
+    for (std::size_t i = 1; i < s.records.size(); ++i) t.report.backward_times += s.records[i].ts < s.records[i - 1].ts;
   if (h.ticks()) convert_ticks(t);
   result.ok = true;
   return result;

@@ -112,6 +112,7 @@ struct decode_report {
   std::uint64_t string_overruns = 0;   // chunks stopped because a string ran past their end
   std::uint64_t out_of_order_chunks = 0;  // a chunk whose sequence number went backwards
   bool uncalibrated_clock = false;     // ticks, but no sync point or rate to convert them: taken as ns
+  std::uint64_t backward_times = 0;    // records earlier than the one before them in their stream
 };
 
 struct trace_data {
