@@ -220,7 +220,22 @@ void worker::poll(task_header* t, trace::poll_source source) noexcept {
   t->state.fetch_xor(state::notified | state::running, std::memory_order_acq_rel);
   t->budget = std::int32_t(sched_.config().budget);
   t->last_worker = std::uint16_t(index_);
-  WEFT_TRACE(event::poll_begin, std::uint8_t(source), 0, 0, t->id, 0);
+#if WEFT_TRACING
+  if (trace_) [[unlikely]] {
+    // Right after this worker's previous poll (no record between), a task
+    // from the LIFO slot or the local queue begins at that poll's end: one
+    // clock read fewer in a chain of polls. Only this worker puts tasks
+    // there, and each with a record (wake, spawn, poll_end) before that end,
+    // so the begin never precedes what made the task runnable; the few ns of
+    // picking it count to its poll. A task from the inject queue or a steal
+    // may have been made runnable since, so it reads the clock.
+    bool own = source == trace::poll_source::lifo || source == trace::poll_source::local;
+    trace_->emit_at(own ? trace_->now_after(event::poll_end) : trace_->now(), event::poll_begin,
+                    std::uint8_t(source), 0, 0, t->id, 0);
+  }
+#else
+  (void)source;  // only the tracer wants it
+#endif
   set_current_task(t);
   t->resume_point.resume();
   set_current_task(nullptr);
@@ -263,7 +278,8 @@ bool worker::poll_io() noexcept {
   if (trace_) [[unlikely]] {
     std::uint64_t t0 = trace_->now();
     std::size_t n = drain_io();
-    trace_->emit(event::io_poll, 0, std::uint16_t(index_), std::uint32_t(n), trace_->now() - t0, 0);
+    std::uint64_t t1 = trace_->now();  // the record's time and the duration's end: one read
+    trace_->emit_at(t1, event::io_poll, 0, std::uint16_t(index_), std::uint32_t(n), t1 - t0, 0);
     return lifo_ || !queue_.empty();
   }
 #endif
@@ -433,8 +449,10 @@ void worker::rescue(worker& peer) noexcept {
   std::size_t n = peer.io().run_one_for(interval);
   if (n) n += peer.io().poll();
 #if WEFT_TRACING
-  if (trace_) [[unlikely]]
-    trace_->emit(event::io_poll, 1, std::uint16_t(peer.index()), std::uint32_t(n), trace_->now() - t0, 0);
+  if (trace_) [[unlikely]] {
+    std::uint64_t t1 = trace_->now();
+    trace_->emit_at(t1, event::io_poll, 1, std::uint16_t(peer.index()), std::uint32_t(n), t1 - t0, 0);
+  }
 #endif
 }
 

@@ -56,6 +56,13 @@ static_assert(sizeof(chunk_header) == 32);
 inline constexpr std::uint32_t chunk_magic = 0x4B484357u;
 inline constexpr std::uint32_t records_per_chunk = 2048;
 
+// Version 2: timestamps may be CPU time-stamp counter ticks (flag_ticks),
+// converted to ns by the reader through clock_sync records; version 1 had
+// steady_clock ns only.
+inline constexpr std::uint32_t format_version = 2;
+inline constexpr std::uint32_t flag_flight = 1u;  // a flight-recorder dump
+inline constexpr std::uint32_t flag_ticks = 2u;   // ts are counter ticks, not ns
+
 struct file_header {
   char magic[8];
   std::uint32_t version;
@@ -65,7 +72,8 @@ struct file_header {
   std::uint32_t workers;
   std::uint32_t flags;
   std::uint64_t pid;
-  std::uint8_t reserved[16];
+  std::uint64_t start_ticks;       // the counter at start_ns (0 without flag_ticks)
+  std::uint64_t ticks_per_second;  // rate from start to the latest sync point; 0: not known yet
 };
 static_assert(sizeof(file_header) == 64);
 

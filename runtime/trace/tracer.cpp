@@ -4,6 +4,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
@@ -13,14 +14,10 @@
 namespace weft::detail::trace {
 namespace {
 
-std::uint64_t unix_now_ns() {
-  return std::uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count());
-}
-std::uint64_t steady_now_ns() {
-  return std::uint64_t(std::chrono::steady_clock::now().time_since_epoch().count());
-}
+// The first sync point after start comes this soon, not a second later: with
+// it (and the header's rate, from it) a trace cut short early still converts.
+constexpr auto calibration_delay = std::chrono::milliseconds(10);
+constexpr auto sync_interval = std::chrono::seconds(1);
 
 // SIGUSR2 asks the (one) flight-recording tracer for a dump. The handler
 // only sets this flag; the writer thread notices it within its tick.
@@ -38,7 +35,7 @@ std::string trace_path_from(const std::string& configured) {
 }
 
 buffer::buffer(tracer& t, thread_kind kind, std::uint16_t index, std::size_t pool_chunks)
-    : tracer_(t), start_ns_(t.start_ns()), kind_(kind), index_(index) {
+    : tracer_(t), start_ticks_(t.start_ticks()), kind_(kind), index_(index) {
   owned_.reserve(pool_chunks);
   free_.reserve(pool_chunks);
   for (std::size_t i = 0; i < pool_chunks; ++i) {
@@ -119,23 +116,15 @@ std::uint32_t buffer::site_id(const char* name, const std::source_location& wher
   return id;
 }
 
-tracer::tracer(tracer_options opts)
-    : opts_(std::move(opts)), start_ns_(steady_now_ns()), start_unix_ns_(unix_now_ns()) {
+tracer::tracer(tracer_options opts) : opts_(std::move(opts)), start_(take_sync_point()) {
   if (!flight_mode()) {
     file_ = std::fopen(opts_.path.c_str(), "wb");
     if (!file_)
       fmt::print(stderr, "weft: cannot open trace file {}: {}; tracing to nowhere\n", opts_.path,
                  std::strerror(errno));
     else {
-      std::deque<pending> none;
-      file_header h{};
-      std::memcpy(h.magic, "WEFTTRC1", 8);
-      h.version = 1;
-      h.header_size = sizeof h;
-      h.start_ns = start_ns_;
-      h.start_unix_ns = start_unix_ns_;
-      h.workers = std::uint32_t(opts_.workers);
-      h.pid = std::uint64_t(::getpid());
+      // The tick rate is not known yet (0); the writer fills it in.
+      file_header h = make_header(ticks_are_tsc ? 0 : 1'000'000'000, false);
       std::fwrite(&h, sizeof h, 1, file_);
     }
   } else {
@@ -153,9 +142,8 @@ tracer::tracer(tracer_options opts)
     workers_.push_back(std::make_unique<buffer>(*this, thread_kind::worker, std::uint16_t(i),
                                                 opts_.chunks_per_buffer));
   shared_ = std::make_unique<buffer>(*this, thread_kind::other, 0, 8);
-  with_shared([&](buffer& b) {
-    b.emit(event::clock_sync, 0, 0, 0, start_ns_, start_unix_ns_);
-  });
+  // The start is a sync point too (the header's), at tick 0.
+  with_shared([&](buffer& b) { b.emit_at(0, event::clock_sync, 0, 0, 0, start_.steady_ns, start_.unix_ns); });
   writer_ = std::thread([this] { writer_main(); });
 }
 
@@ -183,6 +171,43 @@ void tracer::submit(buffer& from, chunk* c) noexcept {
   cv_.notify_one();
 }
 
+file_header tracer::make_header(std::uint64_t rate, bool flight) const noexcept {
+  file_header h{};
+  std::memcpy(h.magic, "WEFTTRC1", 8);
+  h.version = format_version;
+  h.header_size = sizeof h;
+  h.start_ns = start_.steady_ns;
+  h.start_unix_ns = start_.unix_ns;
+  h.workers = std::uint32_t(opts_.workers);
+  h.flags = (flight ? flag_flight : 0u) | (ticks_are_tsc ? flag_ticks : 0u);
+  h.pid = std::uint64_t(::getpid());
+  h.start_ticks = ticks_are_tsc ? start_.ticks : 0;
+  h.ticks_per_second = rate;
+  return h;
+}
+
+sync_point tracer::record_sync() noexcept {
+  sync_point s;
+  with_shared([&](buffer& b) {
+    // Read under the shared buffer's lock: no other thread's record can come
+    // between this reading and its place in the buffer.
+    s = take_sync_point();
+    b.emit_at(s.ticks - start_.ticks, event::clock_sync, 0, 0, 0, s.steady_ns, s.unix_ns);
+    b.flush();
+  });
+  return s;
+}
+
+void tracer::patch_rate(std::uint64_t rate) noexcept {
+  if (!file_ || !ticks_are_tsc) return;
+  // The file is opened "wb" (not append), so the header can be rewritten in
+  // place; everything after it is already out of stdio's buffer.
+  std::fflush(file_);
+  if (std::fseek(file_, long(offsetof(file_header, ticks_per_second)), SEEK_SET) == 0)
+    std::fwrite(&rate, sizeof rate, 1, file_);
+  std::fseek(file_, 0, SEEK_END);
+}
+
 void tracer::write_chunk(std::FILE* f, const chunk* c) noexcept {
   std::fwrite(&c->header, sizeof(chunk_header), 1, f);
   std::fwrite(c->records, sizeof(record), c->header.count, f);
@@ -193,14 +218,15 @@ void tracer::trim_window() noexcept {
   // that its owner runs dry: the oldest go back to their pools.
   std::uint64_t newest = 0;
   for (auto& p : window_) newest = std::max(newest, p.last_ts);
-  std::uint64_t horizon = std::uint64_t(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.flight_window).count());
+  // Times are ticks: the window's length in ticks at the latest rate (none
+  // known in the first 10 ms, when nothing is old enough anyway).
+  std::uint64_t horizon = std::uint64_t(opts_.flight_window.count()) * ticks_per_second_;
   std::unordered_map<buffer*, std::size_t> held;
   for (auto& p : window_) ++held[p.owner];
   while (!window_.empty()) {
     pending& oldest = window_.front();
-    bool too_old = newest > horizon && oldest.last_ts < newest - horizon;
-    bool starving = held[oldest.owner] + 2 > opts_.chunks_per_buffer;
+    bool too_old = horizon > 0 && newest > horizon && oldest.last_ts < newest - horizon;
+    bool starving = held[oldest.owner] + 2 > oldest.owner->pool_size();
     if (!too_old && !starving) break;
     --held[oldest.owner];
     oldest.owner->recycle(oldest.c);
@@ -211,9 +237,11 @@ void tracer::trim_window() noexcept {
 void tracer::writer_main() noexcept {
   pthread_setname_np(pthread_self(), "weft-tracer");
   std::unique_lock lock(mutex_);
-  auto last_sync = std::chrono::steady_clock::now();
+  auto next_sync = std::chrono::steady_clock::now() + calibration_delay;
   for (;;) {
-    cv_.wait_for(lock, std::chrono::milliseconds(100), [&] { return !queue_.empty() || stopping_; });
+    auto wait = std::min<std::chrono::steady_clock::duration>(
+        std::chrono::milliseconds(100), next_sync - std::chrono::steady_clock::now());
+    cv_.wait_for(lock, wait, [&] { return !queue_.empty() || stopping_; });
     std::deque<pending> batch;
     batch.swap(queue_);
     bool stop_now = stopping_ && batch.empty();
@@ -234,9 +262,12 @@ void tracer::writer_main() noexcept {
       if (file_ && !batch.empty()) std::fflush(file_);
     }
     auto now = std::chrono::steady_clock::now();
-    if (now - last_sync > std::chrono::seconds(1)) {
-      last_sync = now;
-      with_shared([&](buffer& b) { b.emit(event::clock_sync, 0, 0, 0, steady_now_ns(), unix_now_ns()); });
+    if (now >= next_sync && !stop_now) {
+      next_sync = now + sync_interval;
+      // The header's rate is the mean from start to now: what a reader falls
+      // back on if the sync records themselves did not make it to the file.
+      ticks_per_second_ = ticks_per_second(start_, record_sync());
+      patch_rate(ticks_per_second_);
     }
     lock.lock();
     if (stop_now) break;
@@ -246,15 +277,10 @@ void tracer::writer_main() noexcept {
 bool tracer::write_file(const std::string& path, const std::deque<pending>& chunks, bool flight) {
   std::FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) return false;
-  file_header h{};
-  std::memcpy(h.magic, "WEFTTRC1", 8);
-  h.version = 1;
-  h.header_size = sizeof h;
-  h.start_ns = start_ns_;
-  h.start_unix_ns = start_unix_ns_;
-  h.workers = std::uint32_t(opts_.workers);
-  h.flags = flight ? 1u : 0u;
-  h.pid = std::uint64_t(::getpid());
+  // The window holds the sync points of its last seconds (the writer hands
+  // them over every second); the rate from start to now covers the rest.
+  std::uint64_t rate = ticks_are_tsc ? ticks_per_second(start_, take_sync_point()) : 1'000'000'000;
+  file_header h = make_header(rate, flight);
   std::fwrite(&h, sizeof h, 1, f);
   for (auto& p : chunks) write_chunk(f, p.c);
   bool ok = std::fflush(f) == 0;
@@ -279,7 +305,8 @@ void tracer::stop() noexcept {
     std::lock_guard lock(blocking_mutex_);
     for (auto& b : blocking_) b->flush();
   }
-  with_shared([](buffer& b) { b.flush(); });
+  // The last sync point, after every other record (and flushing the shared buffer).
+  sync_point last = record_sync();
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
@@ -287,6 +314,7 @@ void tracer::stop() noexcept {
   cv_.notify_one();
   writer_.join();
   if (file_) {
+    patch_rate(ticks_per_second(start_, last));
     std::fclose(file_);
     file_ = nullptr;
   }

@@ -59,7 +59,7 @@ TEST_SUITE("trace/corrupt") {
         {"text", "hello, this is not a trace at all\n", "bad magic"},
         {"wrong-magic", wrong_magic, "bad magic"},
         {"short-header", good.substr(0, 40), "truncated file header"},
-        {"version-2", with_u32(good, 8, 2), "unsupported trace version 2"},
+        {"version-3", with_u32(good, 8, 3), "unsupported trace version 3"},
         {"header-size", with_u32(good, 12, 16), "bad header size 16"},
     };
     for (const bad& c : cases) {

@@ -53,6 +53,7 @@ TEST_SUITE("trace/end_to_end") {
     temp_dir dir;
     std::string trace = dir.file("e2e.wtrace");
     weft::runtime_metrics m;
+    auto started = std::chrono::steady_clock::now();
     {
       weft::runtime_config cfg;
       cfg.worker_threads = 2;
@@ -62,6 +63,9 @@ TEST_SUITE("trace/end_to_end") {
       CHECK(sum >= short_tasks * (short_tasks - 1) / 2 + 7);
       m = rt.metrics();  // every task has run; idle workers may still park and poll their reactors
     }  // the runtime's end flushes and closes the trace
+    auto wall = std::uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                  std::chrono::steady_clock::now() - started)
+                                  .count());
 
     run_result r = run_tool({"summary", "--json", trace});
     INFO("stderr: " << r.err);
@@ -81,9 +85,25 @@ TEST_SUITE("trace/end_to_end") {
     // thread, every wake and steal names a task the trace spawned or polled,
     // and the drops the chunk headers count are the ones the drops records do.
     CHECK(d["nested_polls"].u64() == 0);
+    CHECK(d["backward_times"].u64() == 0);  // each thread's times never go back
     CHECK(d["wakes_of_unknown_tasks"].u64() == 0);
     CHECK(d["steals_of_unknown_tasks"].u64() == 0);
     CHECK(d["dropped_in_chunk_headers"].u64() == d["dropped_in_records"].u64());
+
+    // Times were recorded in CPU ticks on x86-64 and came out in ns: the
+    // trace spans no more than the runtime lived (ticks taken as ns would,
+    // at any rate over 1 GHz).
+    const json::value& clock = d["clock"];
+#if defined(__x86_64__)
+    CHECK(clock["unit"].str() == "ticks");
+    CHECK(clock["sync_points"].u64() >= 2);  // start, ~10 ms, stop (one may be too close to count)
+#else
+    CHECK(clock["unit"].str() == "ns");
+#endif
+    CHECK(clock["ticks_per_second"].u64() >= 100'000'000);
+    CHECK_FALSE(clock["uncalibrated"].b);
+    CHECK(s["span_ns"].u64() <= wall);
+    CHECK(s["span_ns"].u64() >= 30'000'000);
 
     CHECK(s["workers"].u64() == 2);
     // The live metrics agree with the trace: polls and steals exactly (no

@@ -8,16 +8,16 @@ namespace {
 // Builds the threads' records and the ledger side by side.
 class sim {
  public:
-  explicit sim(std::uint32_t workers) : workers_(workers) {
+  sim(std::uint32_t workers, const tick_clock& clock) : workers_(workers), clock_(clock) {
     want.workers.resize(workers);
     for (std::uint16_t i = 0; i < workers; ++i) {
-      threads_.emplace(std::pair{std::uint16_t(worker), i}, thread_writer(worker, i));
+      threads_.emplace(std::pair{std::uint16_t(worker), i}, thread_writer(worker, i, clock_));
       w(i).add(0, thread_info, worker, i, 0, 7000 + i);
     }
   }
 
   thread_writer& thread(std::uint16_t kind, std::uint16_t index) {
-    auto [it, fresh] = threads_.try_emplace(std::pair{kind, index}, thread_writer(kind, index));
+    auto [it, fresh] = threads_.try_emplace(std::pair{kind, index}, thread_writer(kind, index, clock_));
     if (fresh) it->second.add(0, thread_info, std::uint8_t(kind), index, 0, 8000 + index);
     return it->second;
   }
@@ -95,6 +95,7 @@ class sim {
   void io(std::uint16_t wk, std::uint64_t end, std::uint64_t dur, std::uint32_t handlers, std::uint16_t reactor) {
     bool rescue = reactor != wk;
     w(wk).add(end, io_poll, rescue ? 1 : 0, reactor, handlers, dur);
+    want.io_durations.push_back(dur);
     ++(rescue ? want.workers[wk].io_rescue : want.workers[wk].io_own);
     ++want.io_polls;
   }
@@ -115,6 +116,15 @@ class sim {
     blocking_thread(thread_index).add(begin, blocking_begin, 0, 0, 0, task);
     blocking_thread(thread_index).add(end, blocking_end, 0, 0, 0, task);
     ++want.blocking_jobs;
+  }
+
+  // Sync points in `t` as the tracer records them (at start, and here at
+  // every change of the clock's rate) up to `end`.
+  void syncs(thread_writer& t, std::uint64_t end) {
+    t.add_sync(0);
+    for (const auto& [from, rate] : clock_.rates)
+      if (from > 0 && from < end) t.add_sync(from);
+    t.add_sync(end);
   }
 
   scenario finish(std::size_t per_chunk) {
@@ -140,6 +150,7 @@ class sim {
   }
 
   std::uint32_t workers_;
+  tick_clock clock_;
   std::map<std::pair<std::uint16_t, std::uint16_t>, thread_writer> threads_;
   std::uint32_t next_string_ = 1, next_site_ = 1;
   std::map<std::uint32_t, std::string> where_;
@@ -155,10 +166,10 @@ constexpr const char* odd_name_shown = "odd\tname\x01 \xc3\xbc \xef\xbf\xbd";  /
 
 }  // namespace
 
-scenario basic_scenario(std::size_t per_chunk) {
-  sim s(3);
+scenario basic_scenario(std::size_t per_chunk, const tick_clock& clock) {
+  sim s(3, clock);
   thread_writer& other = s.other_thread();
-  other.add(0, clock_sync, 0, 0, 0, 1'000'000'000'000, 1'700'000'000'000'000'000);
+  s.syncs(other, 100 * ms);
 
   // Worker 0: 50 "conn" polls of 800us, spawned from the foreign thread.
   std::uint32_t conn = s.site(other, "src/server.cpp", 42, "handle_conn(weft::tcp_stream)", "conn");
@@ -249,6 +260,7 @@ scenario basic_scenario(std::size_t per_chunk) {
 scenario damaged_scenario() {
   scenario s = basic_scenario();
   trace_file& f = s.file;
+  auto at = [&](std::uint64_t ns) { return f.clock.at(ns); };
   expected& want = s.want;
   auto find_chunk = [&](std::uint16_t kind, std::uint16_t index, std::uint64_t seq) -> std::size_t {
     for (std::size_t i = 0; i < f.pieces.size(); ++i)
@@ -293,8 +305,8 @@ scenario damaged_scenario() {
     if (p.is_chunk && p.c.kind == other) last_seq = std::max(last_seq, p.c.seq);
   overrun.c.seq = last_seq + 1;
   overrun.c.slots.push_back(make_record(0, string, 0, 200, 999));
-  overrun.c.slots.push_back(make_record(99 * ms, poll_begin, 0, 0, 0, 1234));  // looks like a record: must be skipped
-  overrun.c.slots.push_back(make_record(99 * ms + 1, poll_end, 2, 0, 0, 1234));
+  overrun.c.slots.push_back(make_record(at(99 * ms), poll_begin, 0, 0, 0, 1234));  // looks like a record: must be skipped
+  overrun.c.slots.push_back(make_record(at(99 * ms + 1), poll_end, 2, 0, 0, 1234));
   f.pieces.push_back(overrun);
   want.string_overruns = 1;
 
@@ -307,10 +319,10 @@ scenario damaged_scenario() {
   tail.c.kind = worker;
   tail.c.index = 2;
   tail.c.seq = w2_seq + 1;
-  tail.c.slots.push_back(make_record(95 * ms, poll_begin, 1, 0, 0, 501));
-  tail.c.slots.push_back(make_record(95 * ms + 500 * us, poll_end, 2, 0, 0, 501));
-  tail.c.slots.push_back(make_record(96 * ms, poll_begin, 1, 0, 0, 502));
-  tail.c.slots.push_back(make_record(96 * ms + 100 * us, poll_end, 2, 0, 0, 502));
+  tail.c.slots.push_back(make_record(at(95 * ms), poll_begin, 1, 0, 0, 501));
+  tail.c.slots.push_back(make_record(at(95 * ms + 500 * us), poll_end, 2, 0, 0, 501));
+  tail.c.slots.push_back(make_record(at(96 * ms), poll_begin, 1, 0, 0, 502));
+  tail.c.slots.push_back(make_record(at(96 * ms + 100 * us), poll_end, 2, 0, 0, 502));
   f.pieces.push_back(tail);
   f.cut_bytes = 16;
   want.truncated = true;
@@ -340,7 +352,7 @@ scenario flight_scenario() {
 
 scenario big_scenario(std::size_t polls) {
   const std::uint16_t workers = 4;
-  sim s(workers);
+  sim s(workers, tick_clock{});
   std::uint64_t rng = 0x9E3779B97F4A7C15ull;
   auto next = [&] {
     rng ^= rng << 13;
@@ -377,6 +389,7 @@ scenario big_scenario(std::size_t polls) {
   std::uint64_t end = 0;
   for (auto t : now) end = std::max(end, t);
   for (std::uint16_t wk = 0; wk < workers; ++wk) s.depth(wk, end + 1000, 0, 0);
+  s.syncs(s.w(0), (end / ms + 1) * ms);
   return s.finish(2048);
 }
 

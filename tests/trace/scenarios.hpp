@@ -39,7 +39,7 @@ struct expected_group {
 struct expected {
   std::uint64_t span_begin = 0, span_end = 0;
   std::vector<expected_worker> workers;
-  std::vector<std::uint64_t> wake_latency, spawn_latency, durations;
+  std::vector<std::uint64_t> wake_latency, spawn_latency, durations, io_durations;
   std::vector<expected_long> long_polls;
   std::map<std::string, expected_group> groups;  // by "file:line function"
   std::uint64_t max_inject = 0;
@@ -58,8 +58,10 @@ struct scenario {
 
 // 3 workers, a blocking thread and a foreign thread over 100 ms: four task
 // groups (one with a name full of characters that need escaping), wakes,
-// two steals, parks, a 25 ms poll with a peer rescuing its reactor.
-scenario basic_scenario(std::size_t per_chunk = 16);
+// two steals, parks, a 25 ms poll with a peer rescuing its reactor. Times are
+// ticks of `clock`, with sync points at start, at its rate changes and at
+// 100 ms (in the foreign thread's stream, where the tracer puts them).
+scenario basic_scenario(std::size_t per_chunk = 16, const tick_clock& clock = {});
 // basic, plus: drops, a lost chunk, unknown records, garbage between chunks,
 // a string running past its chunk, and a truncated last chunk.
 scenario damaged_scenario();

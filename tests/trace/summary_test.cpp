@@ -248,6 +248,7 @@ TEST_SUITE("trace/summary") {
     json::value clean = summary_json(write_scenario(dir, "basic.wtrace", basic_scenario()));
     const json::value& c = clean["decode"];
     CHECK(c["nested_polls"].u64() == 0);
+    CHECK(c["backward_times"].u64() == 0);
     CHECK(c["wakes_of_unknown_tasks"].u64() == 0);
     CHECK(c["steals_of_unknown_tasks"].u64() == 0);
     CHECK(c["dropped_in_chunk_headers"].u64() == c["dropped_in_records"].u64());

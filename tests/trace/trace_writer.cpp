@@ -19,6 +19,40 @@ void append(std::string& out, std::uint64_t v, int bytes) {
 
 }  // namespace
 
+tick_clock tick_clock::ns_clock() {
+  tick_clock c;
+  c.ticks = false;
+  c.start_ticks = 0;
+  c.header_rate = 1'000'000'000;
+  c.rates = {{0, 1'000'000'000}};
+  return c;
+}
+
+tick_clock tick_clock::constant(std::uint64_t ticks_per_second) {
+  tick_clock c;
+  c.header_rate = ticks_per_second;
+  c.rates = {{0, ticks_per_second}};
+  return c;
+}
+
+std::uint64_t tick_clock::at(std::uint64_t ns) const {
+  if (!ticks) return ns;
+  // Stretch by stretch; whole seconds apart so that ns * rate cannot overflow.
+  auto span = [](std::uint64_t d, std::uint64_t rate) {
+    constexpr std::uint64_t s = 1'000'000'000;
+    return d / s * rate + (d % s * rate + s / 2) / s;
+  };
+  std::uint64_t t = 0;
+  for (std::size_t i = 0; i < rates.size(); ++i) {
+    std::uint64_t from = rates[i].first;
+    bool in_it = i + 1 == rates.size() || ns < rates[i + 1].first;
+    std::uint64_t to = in_it ? ns : rates[i + 1].first;
+    t += span(to - from, rates[i].second);
+    if (in_it) break;
+  }
+  return t;
+}
+
 slot make_record(std::uint64_t ts, std::uint8_t type, std::uint8_t a8, std::uint16_t a16, std::uint32_t a32,
                  std::uint64_t x, std::uint64_t y) {
   slot s;
@@ -34,11 +68,17 @@ slot make_record(std::uint64_t ts, std::uint8_t type, std::uint8_t a8, std::uint
 
 void thread_writer::add(std::uint64_t ts, std::uint8_t type, std::uint8_t a8, std::uint16_t a16, std::uint32_t a32,
                         std::uint64_t x, std::uint64_t y) {
-  items_.push_back({ts, {make_record(ts, type, a8, a16, a32, x, y)}});
+  std::uint64_t ticks = clock_.at(ts);
+  if (type == io_poll) x = ticks - clock_.at(ts - x);  // a duration up to ts, in ticks
+  items_.push_back({ts, {make_record(ticks, type, a8, a16, a32, x, y)}});
+}
+
+void thread_writer::add_sync(std::uint64_t ts) {
+  items_.push_back({ts, {make_record(clock_.at(ts), clock_sync, 0, 0, 0, clock_.start_ns + ts, clock_.start_unix_ns + ts)}});
 }
 
 void thread_writer::add_string(std::uint64_t ts, std::uint32_t id, std::string_view text) {
-  item it{ts, {make_record(ts, string, 0, std::uint16_t(text.size()), id)}};
+  item it{ts, {make_record(clock_.at(ts), string, 0, std::uint16_t(text.size()), id)}};
   for (std::size_t off = 0; off < text.size(); off += 32) {
     slot s;
     std::memcpy(s.bytes, text.data() + off, std::min<std::size_t>(32, text.size() - off));
@@ -58,14 +98,19 @@ std::vector<thread_writer::item> thread_writer::sorted_items() const {
 std::string trace_file::bytes() const {
   std::string out;
   out += "WEFTTRC1";
-  append(out, 1, 4);
+  append(out, version, 4);
   append(out, 64, 4);
-  append(out, start_ns, 8);
-  append(out, start_unix_ns, 8);
+  append(out, clock.start_ns, 8);
+  append(out, clock.start_unix_ns, 8);
   append(out, workers, 4);
-  append(out, flags, 4);
+  append(out, flags | (clock.ticks ? 2u : 0u), 4);
   append(out, pid, 8);
-  out.append(16, '\0');
+  if (version >= 2) {
+    append(out, clock.ticks ? clock.start_ticks : 0, 8);
+    append(out, clock.ticks ? clock.header_rate : 1'000'000'000, 8);
+  } else {
+    out.append(16, '\0');
+  }
   for (const piece& p : pieces) {
     if (!p.is_chunk) {
       out += p.raw;
@@ -103,6 +148,7 @@ trace_file assemble(std::uint32_t workers, const std::vector<thread_writer*>& th
   }
   trace_file f;
   f.workers = workers;
+  if (!threads.empty()) f.clock = threads.front()->clock();
   for (std::size_t round = 0;; ++round) {
     bool any = false;
     for (auto& chunks : per_thread) {

@@ -3,6 +3,10 @@
 // (a misreading of the format on one side must not be mirrored on the other),
 // and it can damage what it writes: drops, sequence gaps, unknown records,
 // garbage between chunks, a string running past its chunk, a cut-off tail.
+//
+// Callers give times in ns since the trace's start; the writer encodes them
+// as ticks of a `tick_clock`, as the tracer does with the CPU's counter, so
+// every test that reads a synthetic trace also tests weft-trace's conversion.
 #pragma once
 
 #include <cstdint>
@@ -42,6 +46,26 @@ struct slot {  // 32 bytes: a record, or string bytes
   unsigned char bytes[32] = {};
 };
 
+// The clock a file counts: time-stamp counter ticks whose rate may change
+// from one stretch of the trace to the next (a reader only sees it through
+// sync points, which callers place at the changes), or plain ns.
+struct tick_clock {
+  bool ticks = true;  // header flag bit 1
+  std::uint64_t start_ns = 1'000'000'000'000;  // steady_clock at start
+  std::uint64_t start_unix_ns = 1'700'000'000'000'000'000;
+  std::uint64_t start_ticks = 9'876'543'210'000;  // the counter at start (header only)
+  std::uint64_t header_rate = 2'400'000'000;      // the header's ticks_per_second (0: none)
+  // (from ns since start, ticks per second), the first from 0. Rates of at
+  // least 1 GHz make the round trip exact: a tick is finer than a ns.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> rates{{0, 2'400'000'000}};
+
+  static tick_clock ns_clock();  // no ticks: times written as ns
+  static tick_clock constant(std::uint64_t ticks_per_second);
+
+  // Ticks since start at `ns` since start (rounded to the nearest tick).
+  std::uint64_t at(std::uint64_t ns) const;
+};
+
 slot make_record(std::uint64_t ts, std::uint8_t type, std::uint8_t a8 = 0, std::uint16_t a16 = 0,
                  std::uint32_t a32 = 0, std::uint64_t x = 0, std::uint64_t y = 0);
 
@@ -50,10 +74,14 @@ slot make_record(std::uint64_t ts, std::uint8_t type, std::uint8_t a8 = 0, std::
 // order they were added in).
 class thread_writer {
  public:
-  thread_writer(std::uint16_t kind, std::uint16_t index) : kind_(kind), index_(index) {}
+  thread_writer(std::uint16_t kind, std::uint16_t index, tick_clock clock = {})
+      : kind_(kind), index_(index), clock_(std::move(clock)) {}
 
+  // `ts` in ns; an io_poll's x (its duration) too: both become ticks.
   void add(std::uint64_t ts, std::uint8_t type, std::uint8_t a8 = 0, std::uint16_t a16 = 0, std::uint32_t a32 = 0,
            std::uint64_t x = 0, std::uint64_t y = 0);
+  // A clock_sync record at `ts`: the clock's ticks with steady and system ns.
+  void add_sync(std::uint64_t ts);
   // A string record (id, length) and its payload slots.
   void add_string(std::uint64_t ts, std::uint32_t id, std::string_view text);
   // Any slots, as one item (for garbage records).
@@ -61,6 +89,7 @@ class thread_writer {
 
   std::uint16_t kind() const { return kind_; }
   std::uint16_t index() const { return index_; }
+  const tick_clock& clock() const { return clock_; }
 
   struct item {
     std::uint64_t ts;
@@ -71,6 +100,7 @@ class thread_writer {
  private:
   std::uint16_t kind_;
   std::uint16_t index_;
+  tick_clock clock_;
   std::vector<item> items_;
 };
 
@@ -85,11 +115,11 @@ struct chunk {
 
 // The file: a header, then pieces in order: chunks or raw bytes.
 struct trace_file {
+  std::uint32_t version = 2;  // 1: the old header (ns only, no tick fields)
   std::uint32_t workers = 0;
-  std::uint32_t flags = 0;
+  std::uint32_t flags = 0;    // bit 0 flight recorder; bit 1 comes from the clock
   std::uint64_t pid = 4242;
-  std::uint64_t start_ns = 1'000'000'000'000;
-  std::uint64_t start_unix_ns = 1'700'000'000'000'000'000;
+  tick_clock clock;
   struct piece {
     bool is_chunk = true;
     chunk c;
@@ -102,7 +132,8 @@ struct trace_file {
 };
 
 // Splits each thread into chunks of at most `per_chunk` slots (sequence
-// numbers 0, 1, ...) and interleaves the threads' chunks round-robin.
+// numbers 0, 1, ...) and interleaves the threads' chunks round-robin. The
+// threads must share one clock, which becomes the file's.
 trace_file assemble(std::uint32_t workers, const std::vector<thread_writer*>& threads, std::size_t per_chunk);
 
 bool write_file(const std::string& path, const std::string& bytes);

@@ -298,6 +298,9 @@ class summarizer {
                                          r.string_overruns, r.string_overruns == 1 ? "" : "s"));
     if (r.out_of_order_chunks)
       warn("out_of_order", fmt::format("{} chunks out of sequence order", r.out_of_order_chunks));
+    if (r.uncalibrated_clock)
+      warn("clock", "the trace counts CPU ticks but holds no sync point or rate to convert them: times and "
+                    "durations are in ticks, shown as ns");
     if (tl_.odd.unmatched_poll_ends || tl_.odd.unclosed_polls) {
       std::string text;
       if (tl_.odd.unmatched_poll_ends)

@@ -90,7 +90,7 @@ void write_summary_json(json_writer& w, const timeline& tl, const summary& s) {
   w.field("unknown_records", r.unknown_records).field("garbage_bytes", r.garbage_bytes);
   w.field("string_overruns", r.string_overruns).field("out_of_order_chunks", r.out_of_order_chunks);
   w.field("unmatched_poll_ends", tl.odd.unmatched_poll_ends).field("unclosed_polls", tl.odd.unclosed_polls);
-  w.field("nested_polls", tl.odd.nested_polls);
+  w.field("nested_polls", tl.odd.nested_polls).field("backward_times", r.backward_times);
   w.field("wakes_of_unknown_tasks", tl.odd.wakes_of_unknown_tasks);
   w.field("steals_of_unknown_tasks", tl.odd.steals_of_unknown_tasks);
   // The same drops counted twice by the recorder: in chunk headers and in
@@ -101,6 +101,11 @@ void write_summary_json(json_writer& w, const timeline& tl, const summary& s) {
     in_records += ts.drop_records;
   }
   w.field("dropped_in_chunk_headers", in_headers).field("dropped_in_records", in_records);
+  // How times were converted to ns (FORMAT.md, "Time").
+  w.key("clock").begin_object();
+  w.field("unit", t.clock.ticks ? "ticks" : "ns").field("sync_points", t.clock.sync_points);
+  w.field("ticks_per_second", t.clock.ticks_per_second).field("uncalibrated", r.uncalibrated_clock);
+  w.end_object();
   w.end_object();
 
   w.key("warnings").begin_array();

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <map>
 
 #include <fmt/format.h>
@@ -170,6 +171,111 @@ class decoder {
   std::map<thread_id, thread_stream> streams_;
 };
 
+// Ticks to ns since the start (FORMAT.md, "Time"): linear between the two
+// sync points around a tick count, and beyond the first or last one at the
+// rate of the nearest pair. With no sync point but the header's start, the
+// header's rate gives the slope.
+class tick_converter {
+ public:
+  explicit tick_converter(trace_data& t) {
+    const file_header& h = t.header;
+    std::vector<point> found;
+    for (const thread_stream& s : t.threads)
+      for (const record& r : s.records)
+        if (r.type == rec::clock_sync && r.x >= h.start_ns) found.push_back({r.ts, r.x - h.start_ns});
+    std::sort(found.begin(), found.end(), [](const point& a, const point& b) { return a.ticks < b.ticks; });
+    points_.reserve(found.size() + 2);
+    points_.push_back({0, 0});  // the header's: start_ticks is start_ns
+    for (const point& p : found) {
+      // Points in order on both clocks, far enough apart for a trustworthy
+      // rate and at a rate some CPU could have; a damaged one is skipped.
+      const point& last = points_.back();
+      if (p.ticks <= last.ticks || p.ns <= last.ns || p.ns - last.ns < min_spacing_ns) continue;
+      long double rate = static_cast<long double>(p.ticks - last.ticks) * 1e9L / static_cast<long double>(p.ns - last.ns);
+      if (!plausible(rate)) continue;
+      points_.push_back(p);
+    }
+    t.clock.ticks = true;
+    t.clock.sync_points = points_.size();
+    if (points_.size() == 1) {
+      std::uint64_t rate = h.ticks_per_second;
+      if (!plausible(static_cast<long double>(rate))) {
+        t.report.uncalibrated_clock = true;
+        rate = 1'000'000'000;
+      }
+      slopes_.push_back(1e9L / static_cast<long double>(rate));
+      t.clock.ticks_per_second = rate;
+      return;
+    }
+    for (std::size_t i = 0; i + 1 < points_.size(); ++i)
+      slopes_.push_back(static_cast<long double>(points_[i + 1].ns - points_[i].ns) /
+                        static_cast<long double>(points_[i + 1].ticks - points_[i].ticks));
+    const point& first = points_.front();
+    const point& last = points_.back();
+    t.clock.ticks_per_second = std::uint64_t(static_cast<long double>(last.ticks - first.ticks) * 1e9L /
+                                                 static_cast<long double>(last.ns - first.ns) +
+                                             0.5L);
+  }
+
+  // `segment`: the pair the previous lookup used (a stream's times rise,
+  // so it is mostly still right, or the next one), updated. Segment i runs
+  // from points_[i] at slopes_[i]; the first and last reach out forever.
+  std::uint64_t ns(std::uint64_t ticks, std::size_t& segment) const {
+    std::size_t last = slopes_.size() - 1;
+    auto fits = [&](std::size_t i) {
+      return (i == 0 || ticks >= points_[i].ticks) && (i == last || ticks < points_[i + 1].ticks);
+    };
+    if (segment > last || !fits(segment)) {
+      if (segment < last && fits(segment + 1)) {
+        ++segment;
+      } else {
+        auto after = std::upper_bound(points_.begin(), points_.end(), ticks,
+                                      [](std::uint64_t v, const point& p) { return v < p.ticks; });
+        segment = std::min(last, std::size_t(std::max<std::ptrdiff_t>(after - points_.begin() - 1, 0)));
+      }
+    }
+    long double v = static_cast<long double>(points_[segment].ns) +
+                    (static_cast<long double>(ticks) - static_cast<long double>(points_[segment].ticks)) *
+                        slopes_[segment];
+    // Damaged times may land anywhere: clamp, never overflow.
+    if (!(v > 0)) return 0;
+    constexpr long double top = static_cast<long double>(std::numeric_limits<std::uint64_t>::max());
+    if (v >= top) return std::numeric_limits<std::uint64_t>::max();
+    return std::uint64_t(v + 0.5L);
+  }
+
+  void convert(thread_stream& s) const {
+    std::size_t segment = 0;
+    for (record& r : s.records) {
+      std::uint64_t end = ns(r.ts, segment);
+      if (r.type == rec::io_poll) {
+        // x is the duration in ticks up to ts: convert both ends.
+        std::size_t at = segment;
+        std::uint64_t begin = ns(r.x <= r.ts ? r.ts - r.x : 0, at);
+        r.x = end >= begin ? end - begin : 0;
+      }
+      r.ts = end;
+    }
+  }
+
+ private:
+  struct point {
+    std::uint64_t ticks;
+    std::uint64_t ns;  // since start_ns
+  };
+  static constexpr std::uint64_t min_spacing_ns = 1'000'000;
+  // 1 MHz to 1 THz: beyond any CPU's counter either way.
+  static bool plausible(long double ticks_per_second) { return ticks_per_second >= 1e6L && ticks_per_second <= 1e12L; }
+
+  std::vector<point> points_;
+  std::vector<long double> slopes_;  // ns per tick from points_[i] (to points_[i + 1]; one if a single point)
+};
+
+void convert_ticks(trace_data& t) {
+  tick_converter c(t);
+  for (thread_stream& s : t.threads) c.convert(s);
+}
+
 }  // namespace
 
 read_result decode_trace(std::string_view bytes, std::string path) {
@@ -195,7 +301,10 @@ read_result decode_trace(std::string_view bytes, std::string path) {
   h.workers = u32(p + 32);
   h.flags = u32(p + 36);
   h.pid = u64(p + 40);
-  if (h.version != 1) return fail(fmt::format("unsupported trace version {} (this tool reads 1)", h.version));
+  h.start_ticks = u64(p + 48);
+  h.ticks_per_second = u64(p + 56);
+  if (h.version != 1 && h.version != 2)
+    return fail(fmt::format("unsupported trace version {} (this tool reads 1 and 2)", h.version));
   if (h.header_size < file_header_size || h.header_size % record_size != 0)
     return fail(fmt::format("bad header size {}", h.header_size));
   if (h.header_size > bytes.size())
@@ -205,6 +314,10 @@ read_result decode_trace(std::string_view bytes, std::string path) {
   decoder d(bytes, t);
   d.run(h.header_size);
   d.finish();
+  // The recorder keeps each thread's times non-decreasing (FORMAT.md).
+  for (const thread_stream& s : t.threads)
+    for (std::size_t i = 1; i < s.records.size(); ++i) t.report.backward_times += s.records[i].ts < s.records[i - 1].ts;
+  if (h.ticks()) convert_ticks(t);
   result.ok = true;
   return result;
 }

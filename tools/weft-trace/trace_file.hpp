@@ -2,6 +2,11 @@
 // stream of records per recording thread, plus the strings and spawn sites
 // the streams define.
 //
+// Record times come out in ns since the trace's start whatever clock the
+// file counts (FORMAT.md, "Time"): a trace in time-stamp counter ticks is
+// converted here, once, through its sync points, and so are the durations
+// records carry (io_poll), so the rest of the tool only ever sees ns.
+//
 // A trace is often cut short (the process died, the disk filled) or damaged,
 // so decoding keeps whatever is well-formed and counts what it had to skip in
 // `decode_report`; only a file that is not a trace at all (unreadable, bad
@@ -51,7 +56,18 @@ struct file_header {
   std::uint32_t workers = 0;
   std::uint32_t flags = 0;
   std::uint64_t pid = 0;
-  bool flight_recorder() const { return (flags & 1u) != 0; }
+  std::uint64_t start_ticks = 0;       // version 2
+  std::uint64_t ticks_per_second = 0;  // version 2
+  bool flight_recorder() const { return (flags & weft::detail::trace::flag_flight) != 0; }
+  // The file counts time-stamp counter ticks (version 1 files never do).
+  bool ticks() const { return version >= 2 && (flags & weft::detail::trace::flag_ticks) != 0; }
+};
+
+// How the records' times were turned into ns.
+struct clock_info {
+  bool ticks = false;                // the file counted time-stamp counter ticks
+  std::uint64_t sync_points = 0;     // points the conversion went through (the header's start included)
+  std::uint64_t ticks_per_second = 1'000'000'000;  // the mean rate, first to last of them
 };
 
 struct thread_id {
@@ -95,11 +111,14 @@ struct decode_report {
   std::uint64_t garbage_runs = 0;      // places where that happened
   std::uint64_t string_overruns = 0;   // chunks stopped because a string ran past their end
   std::uint64_t out_of_order_chunks = 0;  // a chunk whose sequence number went backwards
+  bool uncalibrated_clock = false;     // ticks, but no sync point or rate to convert them: taken as ns
+  std::uint64_t backward_times = 0;    // records earlier than the one before them in their stream
 };
 
 struct trace_data {
   std::string path;
   file_header header;
+  clock_info clock;
   std::vector<thread_stream> threads;  // sorted by thread id
   std::unordered_map<std::uint32_t, std::string> strings;
   std::unordered_map<std::uint32_t, raw_site> sites;
