@@ -17,6 +17,7 @@
 #include <runtime/detail/scheduler.hpp>  // current_scheduler()->shutting_down()
 #include <runtime/runtime.hpp>
 #include <tests/support/test_runtime.hpp>
+#include <tests/support/watchdog.hpp>
 
 using namespace std::chrono_literals;
 using weft_test::alive_counter;
@@ -26,38 +27,7 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 constexpr bool sanitized = weft_test::sanitized;
-
-// Ends the process with a message if a test case hangs (a shutdown that
-// never completes would otherwise hang the run).
-class watchdog {
- public:
-  watchdog(std::chrono::seconds limit, const char* what)
-      : what_(what), thread_([this, limit] {
-          std::unique_lock lock(mutex_);
-          if (!cv_.wait_for(lock, limit, [this] { return done_; })) {
-            std::fprintf(stderr, "watchdog: \"%s\" still running after %lld s\n", what_,
-                         static_cast<long long>(limit.count()));
-            std::abort();
-          }
-        }) {}
-  watchdog(const watchdog&) = delete;
-  watchdog& operator=(const watchdog&) = delete;
-  ~watchdog() {
-    {
-      std::lock_guard lock(mutex_);
-      done_ = true;
-    }
-    cv_.notify_one();
-    thread_.join();
-  }
-
- private:
-  const char* what_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  std::thread thread_;
-};
+using weft_test::watchdog;
 
 // A movable alive counter, for coroutine parameters (moved into the frame).
 struct ticket {

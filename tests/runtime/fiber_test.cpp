@@ -27,6 +27,7 @@
 #include <runtime/runtime.hpp>
 #include <sync/channel.hpp>
 #include <sync/mutex.hpp>
+#include <tests/support/watchdog.hpp>
 
 using namespace std::chrono_literals;
 
@@ -45,35 +46,11 @@ weft::runtime_config workers(std::size_t n) {
   cfg.worker_threads = n;
   return cfg;
 }
-
-// A hang must fail the test, not stall the suite: past the limit the process
-// aborts with a message naming the case.
-class watchdog {
- public:
-  watchdog(const char* what, std::chrono::seconds limit, std::function<std::string()> state = {})
-      : thread_([this, what, limit, state = std::move(state)] {
-          std::unique_lock lock(m_);
-          if (!cv_.wait_for(lock, sanitized ? limit * 5 : limit, [this] { return done_; })) {
-            std::fprintf(stderr, "runtime/fiber: watchdog: \"%s\" still running, aborting. %s\n",
-                         what, state ? state().c_str() : "");
-            std::abort();
-          }
-        }) {}
-  ~watchdog() {
-    {
-      std::lock_guard lock(m_);
-      done_ = true;
-    }
-    cv_.notify_one();
-    thread_.join();
-  }
-
- private:
-  std::mutex m_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  std::thread thread_;
-};
+using weft_test::watchdog;
+// Sanitized builds run the same work several times slower.
+constexpr std::chrono::seconds watch_limit(std::chrono::seconds limit) {
+  return sanitized ? limit * 5 : limit;
+}
 
 // Fresh reads of per-thread state. noipa (which implies noinline): the
 // compiler may neither inline them nor, having seen that they only call
@@ -145,7 +122,7 @@ struct hop_to {
 TEST_SUITE("runtime/fiber") {
 
 TEST_CASE("a fiber sleeps, yields, joins a task and returns a value") {
-  watchdog dog("basic", 60s);
+  watchdog dog(watch_limit(60s), "basic");
   weft::runtime rt{workers(2)};
   int r = rt.block_on(weft::fiber_task([] {
     CHECK(weft::in_fiber());
@@ -161,7 +138,7 @@ TEST_CASE("a fiber sleeps, yields, joins a task and returns a value") {
 }
 
 TEST_CASE("weft::await outside a fiber is runtime_misuse") {
-  watchdog dog("misuse", 60s);
+  watchdog dog(watch_limit(60s), "misuse");
   CHECK_THROWS_AS(weft::await(weft::yield_now()), weft::runtime_misuse);
   weft::runtime rt{workers(1)};
   bool threw = rt.block_on([]() -> weft::task<bool> {
@@ -176,7 +153,7 @@ TEST_CASE("weft::await outside a fiber is runtime_misuse") {
 }
 
 TEST_CASE("fibers and coroutine tasks await each other") {
-  watchdog dog("interop", 60s);
+  watchdog dog(watch_limit(60s), "interop");
   weft::runtime rt{workers(2)};
   int r = rt.block_on([]() -> weft::task<int> {
     // A task joins a fiber that joins a task.
@@ -222,7 +199,7 @@ static void many_fibers(std::size_t n_workers) {
   const int n = scaled(10000, 2000);
   // How far the fibers got, for the watchdog's report should they hang.
   std::atomic<int> slept{0}, yielded{0}, joined{0}, sent{0}, locked{0}, received{0};
-  watchdog dog("many fibers", 120s, [&] {
+  watchdog dog(watch_limit(120s), "many fibers", [&] {
     return "slept " + std::to_string(slept.load()) + ", yielded " + std::to_string(yielded.load()) +
            ", joined " + std::to_string(joined.load()) + ", sent " + std::to_string(sent.load()) +
            ", locked " + std::to_string(locked.load()) + ", received " + std::to_string(received.load()) +
@@ -296,7 +273,7 @@ TEST_CASE("10,000 fibers sleep, yield, join, send, recv and lock on 2 workers") 
 TEST_CASE("10,000 fibers sleep, yield, join, send, recv and lock on 4 workers") { many_fibers(4); }
 
 TEST_CASE("aborting a fiber cancels its pending await and unwinds its stack") {
-  watchdog dog("abort", 60s);
+  watchdog dog(watch_limit(60s), "abort");
   weft::runtime rt{workers(2)};
   std::atomic<int> live{0};
   std::atomic<int> started{0};
@@ -359,7 +336,7 @@ TEST_CASE("aborting a fiber cancels its pending await and unwinds its stack") {
 }
 
 TEST_CASE("a fiber that throws: the join rethrows") {
-  watchdog dog("throws", 60s);
+  watchdog dog(watch_limit(60s), "throws");
   weft::runtime rt{workers(2)};
   std::atomic<int> live{0};
   std::string what = rt.block_on([&]() -> weft::task<std::string> {
@@ -392,7 +369,7 @@ TEST_CASE("a fiber that throws: the join rethrows") {
 }
 
 TEST_CASE("resumption on another worker: no thread-local state survives a suspension") {
-  watchdog dog("migration", 240s);
+  watchdog dog(watch_limit(240s), "migration");
   const int n = scaled(100000, 10000);
   constexpr std::size_t n_workers = 2;
   weft::runtime rt{workers(n_workers)};
@@ -447,7 +424,7 @@ TEST_CASE("resumption on another worker: no thread-local state survives a suspen
 }
 
 TEST_CASE("a fiber may suspend inside a catch handler and rethrow on another worker") {
-  watchdog dog("catch handler", 60s);
+  watchdog dog(watch_limit(60s), "catch handler");
   weft::runtime rt{workers(2)};
   auto body = [](int id) {
     return [id] {
@@ -475,7 +452,7 @@ TEST_CASE("a fiber may suspend inside a catch handler and rethrow on another wor
 }
 
 TEST_CASE("a fiber that never suspends for real still yields its worker (cooperative budget)") {
-  watchdog dog("budget", 60s);
+  watchdog dog(watch_limit(60s), "budget");
   weft::runtime rt{workers(1)};
   std::atomic<bool> other_ran{false};
   long spins = rt.block_on([&]() -> weft::task<long> {
@@ -496,7 +473,7 @@ TEST_CASE("a fiber that never suspends for real still yields its worker (coopera
 }
 
 TEST_CASE("stack size per spawn; stacks are pooled and reused") {
-  watchdog dog("stacks", 120s);
+  watchdog dog(watch_limit(120s), "stacks");
   weft::runtime rt{workers(2)};
   // A big frame fits in a big stack.
   std::size_t used = rt.block_on(weft::fiber_task(
@@ -526,7 +503,7 @@ TEST_CASE("stack size per spawn; stacks are pooled and reused") {
 }
 
 TEST_CASE("fibers show in the runtime's metrics") {
-  watchdog dog("metrics", 60s);
+  watchdog dog(watch_limit(60s), "metrics");
   weft::runtime rt{workers(2)};
   std::size_t alive_during = rt.block_on([&]() -> weft::task<std::size_t> {
     weft::channel<int> gate{1};
@@ -543,7 +520,7 @@ TEST_CASE("fibers show in the runtime's metrics") {
 }
 
 TEST_CASE("destroying the runtime unwinds pending fibers and releases their stacks") {
-  watchdog dog("shutdown", 120s);
+  watchdog dog(watch_limit(120s), "shutdown");
   const int n = scaled(500, 100);
   std::atomic<int> live{0};
   std::atomic<int> parked{0};

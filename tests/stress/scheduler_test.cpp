@@ -20,6 +20,7 @@
 
 #include <runtime/runtime.hpp>
 #include <tests/support/test_runtime.hpp>
+#include <tests/support/watchdog.hpp>
 
 using namespace std::chrono_literals;
 using weft_test::workers;
@@ -28,38 +29,7 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 constexpr bool sanitized = weft_test::sanitized;
-
-// Ends the process with a message if a test case hangs: a lost wake-up would
-// otherwise block block_on forever.
-class watchdog {
- public:
-  watchdog(std::chrono::seconds limit, const char* what)
-      : what_(what), thread_([this, limit] {
-          std::unique_lock lock(mutex_);
-          if (!cv_.wait_for(lock, limit, [this] { return done_; })) {
-            std::fprintf(stderr, "watchdog: \"%s\" still running after %lld s\n", what_,
-                         static_cast<long long>(limit.count()));
-            std::abort();
-          }
-        }) {}
-  watchdog(const watchdog&) = delete;
-  watchdog& operator=(const watchdog&) = delete;
-  ~watchdog() {
-    {
-      std::lock_guard lock(mutex_);
-      done_ = true;
-    }
-    cv_.notify_one();
-    thread_.join();
-  }
-
- private:
-  const char* what_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  std::thread thread_;  // last: starts once the fields above exist
-};
+using weft_test::watchdog;
 
 constexpr std::chrono::seconds watch_limit{sanitized ? 240 : 60};
 
