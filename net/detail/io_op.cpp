@@ -43,7 +43,29 @@ namespace {
 
 std::error_code errno_code(int e) noexcept { return std::error_code(e, std::system_category()); }
 
-bool would_block(int e) noexcept { return e == EAGAIN || e == EWOULDBLOCK; }
+// A non-blocking system call, made again while a signal interrupts it: its
+// result, or -errno.
+template <class F>
+ssize_t retrying(F&& call) noexcept {
+  for (;;) {
+    ssize_t n = call();
+    if (n >= 0) return n;
+    if (errno != EINTR) return -errno;
+  }
+}
+
+bool would_block(ssize_t r) noexcept { return r == -EAGAIN || r == -EWOULDBLOCK; }
+
+// Sends what the socket takes now; `rest` shrinks by what went. 0, or the
+// errno of a failure other than would-block.
+int send_what_fits(int fd, std::span<const char>& rest) noexcept {
+  while (!rest.empty()) {
+    ssize_t n = retrying([&] { return ::send(fd, rest.data(), rest.size(), MSG_NOSIGNAL); });
+    if (n < 0) return would_block(n) ? 0 : int(-n);
+    rest = rest.subspan(std::size_t(n));
+  }
+  return 0;
+}
 
 // Clears the hook if starting the Asio operation threw (e.g. bad_alloc):
 // the exception then leaves await_suspend and the task goes on running.
@@ -59,8 +81,42 @@ void start_or_disarm(wd::task_header* t, F&& f) {
 
 }  // namespace
 
-// Gives the handlers write access to the awaiter's result fields.
+enum class watched { done, waiting, install_failed };
+
+// Gives the handlers write access to the awaiter's result fields, and the
+// watched operations their common loop.
 struct io_op_access {
+  // Reads, read waits and accepts: while the socket's watch says readable
+  // (or it has none yet) make the call; at its first would-block install the
+  // watch; when not readable, register on it and suspend. `done`: the call
+  // completed (its result stored by `attempt`); `install_failed`: the watch
+  // could not be installed (`error` says why).
+  static watched attempt_or_watch(io_op* op, wd::task_header* t, std::coroutine_handle<> h,
+                                  stream_socket_type& socket, read_watch*& watch,
+                                  bool (*attempt)(io_op*) noexcept, std::error_code& error) {
+    for (;;) {
+      read_watch* w = watch;
+      std::uint64_t s = w ? w->load_state() : 1;
+      if (read_watch::ready(s)) {
+        if (attempt(op)) return watched::done;
+        if (!w) {
+          // The first wait on this socket: from now on the reactor tells us.
+          try {
+            watch = install_watch(socket);
+          } catch (const std::system_error& e) {
+            error = e.code();
+            return watched::install_failed;
+          }
+        } else {
+          w->clear_ready(s);  // if an edge moved the tick meanwhile, we try again
+        }
+        continue;
+      }
+      op->attempt_ = attempt;
+      if (op->wait_on_watch(t, h, w)) return watched::waiting;
+    }
+  }
+
   static void complete(io_op* op, const boost::system::error_code& ec, std::size_t n) noexcept {
     // Read everything needed before wake(): afterwards the task may already
     // run (and destroy the awaiter) on another thread.
@@ -226,82 +282,49 @@ void io_op::on_cancel_watch(wd::cancel_hook* hook) noexcept {
 
 bool read_some_op::attempt(io_op* base) noexcept {
   auto* self = static_cast<read_some_op*>(base);
-  for (;;) {
-    ssize_t n = ::recv(self->core_->fd(), self->buf_.data(), self->buf_.size(), 0);
-    if (n >= 0) {
-      // A short read is not taken as "empty now": the peer's FIN may sit
-      // right behind the data, and its edge was consumed with it (Asio does
-      // not register EPOLLRDHUP, nor tell us the event mask). The next read
-      // finds out with one recv.
-      self->bytes_ = std::size_t(n);
-      return true;
-    }
-    int e = errno;
-    if (e == EINTR) continue;
-    if (would_block(e)) return false;
-    self->ec_ = errno_code(e);
-    return true;
-  }
+  ssize_t n = retrying([&] { return ::recv(self->core_->fd(), self->buf_.data(), self->buf_.size(), 0); });
+  // A short read is not taken as "empty now": the peer's FIN may sit right
+  // behind the data, and its edge was consumed with it (Asio does not
+  // register EPOLLRDHUP, nor tell us the event mask). The next read finds
+  // out with one recv.
+  if (n >= 0) self->bytes_ = std::size_t(n);
+  else if (would_block(n)) return false;
+  else self->ec_ = errno_code(int(-n));
+  return true;
 }
 
 bool read_some_op::start(wd::task_header* t, std::coroutine_handle<> h) {
-  task_ = t;
-  if (t->is_cancelled()) {
-    cancelled_ = true;
-    return false;
-  }
+  if (!begin(t)) return false;
   if (!core_ || !core_->socket.is_open()) {
     ec_ = errno_code(EBADF);
     return false;
   }
   if (buf_.empty()) return false;
-  read_watch* w = core_->watch;
-  for (;;) {
-    std::uint64_t s = w ? w->load_state() : 1;
-    if (read_watch::ready(s)) {
-      if (attempt(this)) return ec_ ? false : finish_now(t, h);
-      if (!w) {
-        // The first wait on this socket: from now on the reactor tells us.
-        try {
-          w = core_->watch = install_watch(core_->socket);
-        } catch (const std::system_error& e) {
-          ec_ = e.code();
-          return false;
-        }
-        continue;
-      }
-      w->clear_ready(s);
-      continue;  // if an edge moved the tick meanwhile, try again
-    }
-    attempt_ = &attempt;
-    if (wait_on_watch(t, h, w)) return true;
+  switch (io_op_access::attempt_or_watch(this, t, h, core_->socket, core_->watch, &attempt, ec_)) {
+    case watched::done: return ec_ ? false : finish_now(t, h);
+    case watched::waiting: return true;
+    case watched::install_failed: return false;
   }
+  return false;
 }
 
 // ---------------------------------------------------------------------------
 // write_some, write_all
 
 bool write_some_op::start(wd::task_header* t, std::coroutine_handle<> h) {
-  task_ = t;
-  if (t->is_cancelled()) {
-    cancelled_ = true;
-    return false;
-  }
+  if (!begin(t)) return false;
   if (!core_ || !core_->socket.is_open()) {
     ec_ = errno_code(EBADF);
     return false;
   }
   if (data_.empty()) return false;
-  for (;;) {
-    ssize_t n = ::send(core_->fd(), data_.data(), data_.size(), MSG_NOSIGNAL);
-    if (n >= 0) {
-      bytes_ = std::size_t(n);
-      return finish_now(t, h);
-    }
-    int e = errno;
-    if (e == EINTR) continue;
-    if (would_block(e)) break;
-    ec_ = errno_code(e);
+  ssize_t n = retrying([&] { return ::send(core_->fd(), data_.data(), data_.size(), MSG_NOSIGNAL); });
+  if (n >= 0) {
+    bytes_ = std::size_t(n);
+    return finish_now(t, h);
+  }
+  if (!would_block(n)) {
+    ec_ = errno_code(int(-n));
     return false;
   }
   arm(t, h, &core_->write_signal);
@@ -319,17 +342,7 @@ task<void> write_rest(stream_core* core, std::span<const char> rest) {
   while (!rest.empty()) {
     co_await wait_op(core, wait_op::kind::stream_write, !first);
     first = false;
-    while (!rest.empty()) {
-      ssize_t n = ::send(core->fd(), rest.data(), rest.size(), MSG_NOSIGNAL);
-      if (n >= 0) {
-        rest = rest.subspan(std::size_t(n));
-        continue;
-      }
-      int e = errno;
-      if (e == EINTR) continue;
-      if (would_block(e)) break;
-      throw_errno(e, "write_all");
-    }
+    if (int e = send_what_fits(core->fd(), rest)) throw_errno(e, "write_all");
   }
 }
 
@@ -344,25 +357,13 @@ write_all_op::~write_all_op() {
 }
 
 bool write_all_op::start(wd::task_header* t, std::coroutine_handle<> h) {
-  task_ = t;
-  if (t->is_cancelled()) {
-    cancelled_ = true;
-    return false;
-  }
+  if (!begin(t)) return false;
   if (!core_ || !core_->socket.is_open()) {
     ec_ = errno_code(EBADF);
     return false;
   }
   std::span<const char> rest = data_;
-  while (!rest.empty()) {
-    ssize_t n = ::send(core_->fd(), rest.data(), rest.size(), MSG_NOSIGNAL);
-    if (n >= 0) {
-      rest = rest.subspan(std::size_t(n));
-      continue;
-    }
-    int e = errno;
-    if (e == EINTR) continue;
-    if (would_block(e)) break;
+  if (int e = send_what_fits(core_->fd(), rest)) {
     ec_ = errno_code(e);
     return false;
   }
@@ -389,10 +390,7 @@ void write_all_op::finish_rest() {
 
 bool wait_op::start(wd::task_header* t, std::coroutine_handle<> h) {
   task_ = t;
-  if (check_cancel_ && t->is_cancelled()) {
-    cancelled_ = true;
-    return false;
-  }
+  if (check_cancel_ && !begin(t)) return false;
   if (kind_ == kind::stream_read) {
     // Through the watch (an Asio wait would queue behind it): readable when
     // a one-byte peek would not block.
@@ -401,26 +399,12 @@ bool wait_op::start(wd::task_header* t, std::coroutine_handle<> h) {
       ec_ = errno_code(EBADF);
       return false;
     }
-    for (;;) {
-      read_watch* w = c->watch;
-      std::uint64_t s = w ? w->load_state() : 1;
-      if (read_watch::ready(s)) {
-        if (attempt_peek(this)) return ec_ ? false : finish_now(t, h);
-        if (!w) {
-          try {
-            c->watch = install_watch(c->socket);
-          } catch (const std::system_error& e) {
-            ec_ = e.code();
-            return false;
-          }
-        } else {
-          w->clear_ready(s);
-        }
-        continue;
-      }
-      attempt_ = &attempt_peek;
-      if (wait_on_watch(t, h, w)) return true;
+    switch (io_op_access::attempt_or_watch(this, t, h, c->socket, c->watch, &attempt_peek, ec_)) {
+      case watched::done: return ec_ ? false : finish_now(t, h);
+      case watched::waiting: return true;
+      case watched::install_failed: return false;
     }
+    return false;
   }
   start_or_disarm(t, [&] {
     switch (kind_) {
@@ -450,13 +434,8 @@ bool wait_op::start(wd::task_header* t, std::coroutine_handle<> h) {
 bool wait_op::attempt_peek(io_op* self) noexcept {
   auto* c = static_cast<stream_core*>(static_cast<wait_op*>(self)->core_);
   char b;
-  for (;;) {
-    if (::recv(c->fd(), &b, 1, MSG_PEEK) >= 0) return true;
-    int e = errno;
-    if (e == EINTR) continue;
-    if (would_block(e)) return false;
-    return true;  // an error is "readable": the read reports it
-  }
+  // An error is "readable" too: the read reports it.
+  return !would_block(retrying([&] { return ::recv(c->fd(), &b, 1, MSG_PEEK); }));
 }
 
 // ---------------------------------------------------------------------------
@@ -464,50 +443,27 @@ bool wait_op::attempt_peek(io_op* self) noexcept {
 
 bool accept_op::attempt(io_op* base) noexcept {
   auto* self = static_cast<accept_op*>(base);
-  for (;;) {
-    int fd = ::accept4(self->core_->acceptor.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd >= 0) {
-      self->result_ = fd;
-      return true;
-    }
-    int e = errno;
-    if (e == EINTR) continue;
-    if (would_block(e)) return false;
-    self->result_ = -e;  // accept's policy decides (back off, skip, throw)
-    return true;
-  }
+  ssize_t fd = retrying([&] {
+    return ::accept4(self->core_->acceptor.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  });
+  if (would_block(fd)) return false;
+  self->result_ = int(fd);  // or -errno: accept's policy decides (back off, skip, throw)
+  return true;
 }
 
 bool accept_op::start(wd::task_header* t, std::coroutine_handle<> h) {
-  task_ = t;
-  if (t->is_cancelled()) {
-    cancelled_ = true;
-    return false;
-  }
+  if (!begin(t)) return false;
   if (!core_ || !core_->acceptor.is_open()) {
     result_ = -EBADF;
     return false;
   }
-  read_watch* w = core_->watch;
-  for (;;) {
-    std::uint64_t s = w ? w->load_state() : 1;
-    if (read_watch::ready(s)) {
-      if (attempt(this)) return finish_now(t, h);
-      if (!w) {
-        try {
-          w = core_->watch = install_watch(core_->acceptor);
-        } catch (const std::system_error& e) {
-          result_ = -e.code().value();
-          return false;
-        }
-        continue;
-      }
-      w->clear_ready(s);
-      continue;
-    }
-    attempt_ = &attempt;
-    if (wait_on_watch(t, h, w)) return true;
+  std::error_code error;
+  switch (io_op_access::attempt_or_watch(this, t, h, core_->acceptor, core_->watch, &attempt, error)) {
+    case watched::done: return finish_now(t, h);
+    case watched::waiting: return true;
+    case watched::install_failed: result_ = -error.value(); return false;
   }
+  return false;
 }
 
 // ---------------------------------------------------------------------------
@@ -521,11 +477,7 @@ connect_op::connect_op(stream_core* c, const sockaddr* sa, socklen_t len) noexce
 }
 
 bool connect_op::start(wd::task_header* t, std::coroutine_handle<> h) {
-  task_ = t;
-  if (t->is_cancelled()) {
-    cancelled_ = true;
-    return false;
-  }
+  if (!begin(t)) return false;
   arm(t, h, &core_->write_signal);
   start_or_disarm(t, [&] {
     core_->socket.async_connect(to_generic(&addr_.any, len_),
@@ -551,29 +503,24 @@ struct recv_from_handler : handler_common {
 };
 
 bool recv_from_op::start(wd::task_header* t, std::coroutine_handle<> h) {
-  task_ = t;
-  if (t->is_cancelled()) {
-    cancelled_ = true;
-    return false;
-  }
+  if (!begin(t)) return false;
   if (!core_ || !core_->socket.is_open()) {
     ec_ = errno_code(EBADF);
     return false;
   }
-  for (;;) {
-    sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    ssize_t n = ::recvfrom(core_->fd(), buf_.data(), buf_.size(), 0,
-                           reinterpret_cast<sockaddr*>(&ss), &len);
-    if (n >= 0) {
-      bytes_ = std::size_t(n);
-      from_ = endpoint(reinterpret_cast<sockaddr*>(&ss), len);
-      return finish_now(t, h);
-    }
-    int e = errno;
-    if (e == EINTR) continue;
-    if (would_block(e)) break;
-    ec_ = errno_code(e);
+  sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  ssize_t n = retrying([&] {
+    len = sizeof ss;
+    return ::recvfrom(core_->fd(), buf_.data(), buf_.size(), 0, reinterpret_cast<sockaddr*>(&ss), &len);
+  });
+  if (n >= 0) {
+    bytes_ = std::size_t(n);
+    from_ = endpoint(reinterpret_cast<sockaddr*>(&ss), len);
+    return finish_now(t, h);
+  }
+  if (!would_block(n)) {
+    ec_ = errno_code(int(-n));
     return false;
   }
   arm(t, h, &core_->read_signal);
@@ -585,27 +532,21 @@ bool recv_from_op::start(wd::task_header* t, std::coroutine_handle<> h) {
 }
 
 bool send_to_op::start(wd::task_header* t, std::coroutine_handle<> h) {
-  task_ = t;
-  if (t->is_cancelled()) {
-    cancelled_ = true;
-    return false;
-  }
+  if (!begin(t)) return false;
   if (!core_ || !core_->socket.is_open()) {
     ec_ = errno_code(EBADF);
     return false;
   }
-  for (;;) {
-    ssize_t n = has_to_ ? ::sendto(core_->fd(), data_.data(), data_.size(), MSG_NOSIGNAL,
-                                   to_.data(), to_.size())
-                        : ::send(core_->fd(), data_.data(), data_.size(), MSG_NOSIGNAL);
-    if (n >= 0) {
-      bytes_ = std::size_t(n);
-      return finish_now(t, h);
-    }
-    int e = errno;
-    if (e == EINTR) continue;
-    if (would_block(e)) break;
-    ec_ = errno_code(e);
+  ssize_t n = retrying([&] {
+    return has_to_ ? ::sendto(core_->fd(), data_.data(), data_.size(), MSG_NOSIGNAL, to_.data(), to_.size())
+                   : ::send(core_->fd(), data_.data(), data_.size(), MSG_NOSIGNAL);
+  });
+  if (n >= 0) {
+    bytes_ = std::size_t(n);
+    return finish_now(t, h);
+  }
+  if (!would_block(n)) {
+    ec_ = errno_code(int(-n));
     return false;
   }
   arm(t, h, &core_->write_signal);

@@ -57,6 +57,12 @@ class io_op : public weft::detail::cancel_hook {
   }
   // Completed without waiting: go on, or yield if the budget is spent.
   static bool finish_now(weft::detail::task_header* t, std::coroutine_handle<> h) noexcept;
+  // Takes the task; false (and cancelled_) if it was aborted already.
+  bool begin(weft::detail::task_header* t) noexcept {
+    task_ = t;
+    cancelled_ = t->is_cancelled();
+    return !cancelled_;
+  }
   bool failed() const noexcept { return ec_ || cancelled_; }
   // Throws weft::cancelled, or the net_error for ec_.
   [[noreturn]] void fail(const char* what) const;
