@@ -119,12 +119,23 @@ void scheduler::trace_event(trace::event e, std::uint8_t a8, std::uint16_t a16, 
 }
 
 void scheduler::trace_wake(task_header* t) noexcept {
+  if (!tracer_) return;
+  // The waker is this thread's current task. On a worker that is the task
+  // whose poll is open in the worker's buffer, which lets the buffer leave
+  // it out of the record; trace::buffer::wake checks rather than assumes.
   task_header* waker = current_task();
   worker* w = current_worker();
   bool on_worker = w && current_scheduler() == this;
   std::uint8_t from = !on_worker ? 1 : (w->index() == t->last_worker ? 0 : 2);
-  trace_event(trace::event::wake, from, on_worker ? std::uint16_t(w->index()) : 0xffff, 0, t->id,
-              waker ? waker->id : 0);
+  std::uint16_t from_worker = on_worker ? std::uint16_t(w->index()) : 0xffff;
+  std::uint64_t waker_id = waker ? waker->id : 0;
+  auto record = [&](trace::buffer& b) { b.wake(from, from_worker, t->id, waker_id); };
+  if (on_worker && w->trace_buffer())
+    record(*w->trace_buffer());
+  else if (trace::buffer* b = current_blocking_trace())
+    record(*b);
+  else
+    tracer_->with_shared(record);
 }
 
 bool scheduler::dump_trace(const std::string& path) { return tracer_ && tracer_->dump(path); }

@@ -230,8 +230,7 @@ void worker::poll(task_header* t, trace::poll_source source) noexcept {
     // picking it count to its poll. A task from the inject queue or a steal
     // may have been made runnable since, so it reads the clock.
     bool own = source == trace::poll_source::lifo || source == trace::poll_source::local;
-    trace_->emit_at(own ? trace_->now_after(event::poll_end) : trace_->now(), event::poll_begin,
-                    std::uint8_t(source), 0, 0, t->id, 0);
+    trace_->poll_begin_at(own ? trace_->now_after(event::poll_end) : trace_->now(), std::uint8_t(source), t->id);
   }
 #else
   (void)source;  // only the tracer wants it
@@ -245,7 +244,7 @@ void worker::poll(task_header* t, trace::poll_source source) noexcept {
       auto outcome = !t->threw ? trace::poll_outcome::finished
                      : t->is_cancelled() ? trace::poll_outcome::cancelled
                                          : trace::poll_outcome::threw;
-      trace_->emit(event::poll_end, std::uint8_t(outcome), 0, 0, t->id, 0);
+      trace_->poll_end(std::uint8_t(outcome), 0, t->id);
     }
 #endif
     sched_.complete(t);
@@ -259,9 +258,8 @@ void worker::poll(task_header* t, trace::poll_source source) noexcept {
     std::uint64_t id = t->id;  // t may run elsewhere once released
     std::uint8_t kind = t->wait_kind;
     bool requeued = release_after_poll(t);
-    trace_->emit(event::poll_end,
-                 std::uint8_t(requeued ? trace::poll_outcome::yielded : trace::poll_outcome::blocked),
-                 kind, 0, id, 0);
+    trace_->poll_end(std::uint8_t(requeued ? trace::poll_outcome::yielded : trace::poll_outcome::blocked), kind,
+                     id);
     return;
   }
 #endif

@@ -24,6 +24,9 @@ enum class event : std::uint8_t {
   site = 15,
   thread_info = 16,
   drops = 17,
+  // Version 3 only, always long: resets the chunk's time base (x = the new
+  // base, ticks since start), for a delta that would not fit in 32 bits.
+  time_base = 18,
 };
 
 enum class poll_source : std::uint8_t { lifo = 0, local = 1, inject = 2, stolen = 3, other = 4 };
@@ -31,16 +34,23 @@ enum class poll_outcome : std::uint8_t { yielded = 0, blocked = 1, finished = 2,
 enum class unpark_reason : std::uint8_t { notified = 0, handler = 1, watch_timeout = 2, shutdown = 3 };
 enum class thread_kind : std::uint16_t { worker = 0, blocking = 1, other = 2 };
 
-struct record {
-  std::uint64_t ts;
-  std::uint8_t type;
+// Version 3 writes 16-byte slots. A short record is one slot; every other
+// record is long: two slots, the first shaped like a short one with
+// long_flag set in its type byte, the second holding the rest: a32 in the
+// delta's place, y in x's place, zeros between.
+// Only poll_begin, poll_end and wake are ever written short; a wake is
+// short when its waker is the task whose poll is open in the same chunk (or
+// none is open and it has none), which the reader fills back in.
+struct slot {
+  std::uint32_t delta;  // ticks after the chunk's time base
+  std::uint8_t type;    // an event, | long_flag for a long record
   std::uint8_t a8;
   std::uint16_t a16;
-  std::uint32_t a32;
-  std::uint64_t x;
-  std::uint64_t y;
+  std::uint64_t x;  // task id for the short records
 };
-static_assert(sizeof(record) == 32);
+static_assert(sizeof(slot) == 16);
+
+inline constexpr std::uint8_t long_flag = 0x80;
 
 struct chunk_header {
   std::uint32_t magic;  // 'WCHK'
@@ -49,17 +59,20 @@ struct chunk_header {
   std::uint32_t count;
   std::uint32_t dropped;
   std::uint64_t seq;
-  std::uint64_t reserved;
+  std::uint64_t base;  // ticks since start that the records' deltas count from
 };
 static_assert(sizeof(chunk_header) == 32);
 
 inline constexpr std::uint32_t chunk_magic = 0x4B484357u;
-inline constexpr std::uint32_t records_per_chunk = 2048;
+// A chunk holds 64 KiB of slots, as it held 2048 records of 32 bytes.
+inline constexpr std::uint32_t slots_per_chunk = 4096;
 
-// Version 2: timestamps may be CPU time-stamp counter ticks (flag_ticks),
-// converted to ns by the reader through clock_sync records; version 1 had
-// steady_clock ns only.
-inline constexpr std::uint32_t format_version = 2;
+// Version 3: 16-byte slots, times as 32-bit deltas from a per-chunk base,
+// the hot events in one slot. Version 2: timestamps may be CPU time-stamp
+// counter ticks (flag_ticks), converted to ns by the reader through
+// clock_sync records. Version 1: steady_clock ns only. Both with 32-byte
+// records.
+inline constexpr std::uint32_t format_version = 3;
 inline constexpr std::uint32_t flag_flight = 1u;  // a flight-recorder dump
 inline constexpr std::uint32_t flag_ticks = 2u;   // ts are counter ticks, not ns
 

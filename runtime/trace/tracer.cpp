@@ -46,23 +46,53 @@ buffer::buffer(tracer& t, thread_kind kind, std::uint16_t index, std::size_t poo
 
 buffer::~buffer() = default;
 
-bool buffer::next_chunk() noexcept {
+bool buffer::next_chunk(std::uint64_t ts) noexcept {
   if (current_) flush();
   std::lock_guard lock(pool_mutex_);
   if (free_.empty()) return false;
   current_ = free_.back();
   free_.pop_back();
   count_ = 0;
+  base_ = ts;
+  current_->header.base = ts;
+  open_ = 0;  // a chunk reads on its own (FORMAT.md): no poll is open at its start
   return true;
+}
+
+slot* buffer::place_slow(std::uint64_t ts, std::uint32_t n) noexcept {
+  // `ts` is already clamped. A record whose delta does not fit in 32 bits
+  // (2^32 ticks: over a second at GHz rates, so a thread idle that long) gets
+  // a time_base before it; if that or the record itself does not fit in
+  // what is left of the chunk, a fresh chunk's header carries the base.
+  bool room = current_ && count_ + n <= slots_per_chunk;
+  if (room && ts - base_ > 0xffffffffu && count_ + 2 + n <= slots_per_chunk) {
+    slot* s = &current_->slots[count_];
+    count_ += 2;
+    s->delta = 0;
+    fill_long(s, event::time_base, 0, 0, 0, ts, 0);
+    base_ = ts;
+  } else if (!room || ts - base_ > 0xffffffffu) {
+    if (!next_chunk(ts)) {
+      ++dropped_;
+      last_type_ = 0;
+      return nullptr;
+    }
+  }
+  last_ts_ = ts;
+  slot* s = &current_->slots[count_];
+  count_ += n;
+  s->delta = std::uint32_t(ts - base_);
+  return s;
 }
 
 void buffer::flush() noexcept {
   if (!current_ || count_ == 0) return;
   chunk* c = std::exchange(current_, nullptr);
-  c->header = chunk_header{chunk_magic, std::uint16_t(kind_), index_, count_, dropped_, seq_++, 0};
+  c->header = chunk_header{chunk_magic, std::uint16_t(kind_), index_, count_, dropped_, seq_++, c->header.base};
   dropped_ = 0;
-  count_ = 0;
-  tracer_.submit(*this, c);
+  count_ = slots_per_chunk;  // no chunk: the next record takes one
+  last_type_ = 0;
+  tracer_.submit(*this, c, last_ts_);
 }
 
 void buffer::recycle(chunk* c) noexcept {
@@ -70,32 +100,20 @@ void buffer::recycle(chunk* c) noexcept {
   free_.push_back(c);
 }
 
-void buffer::emit_raw(const void* bytes, std::size_t n) noexcept {
-  // Raw payload slots follow a string record in the same chunk: make sure
-  // they fit, starting a fresh chunk if needed (at most 1 + 8 slots).
-  std::size_t slots = (n + sizeof(record) - 1) / sizeof(record);
-  const auto* p = static_cast<const unsigned char*>(bytes);
-  for (std::size_t i = 0; i < slots; ++i) {
-    record& r = current_->records[count_++];
-    std::memset(&r, 0, sizeof r);
-    std::memcpy(&r, p + i * sizeof(record), std::min(sizeof(record), n - i * sizeof(record)));
-  }
-}
-
 std::uint32_t buffer::string_id(const char* s) noexcept {
   if (!s) return 0;
   if (auto it = strings_.find(s); it != strings_.end()) return it->second;
   std::size_t len = std::min<std::size_t>(std::strlen(s), 255);
-  std::size_t slots = (len + sizeof(record) - 1) / sizeof(record);
-  if (!current_ || count_ + 1 + slots > records_per_chunk) {
-    if (!next_chunk()) {
-      ++dropped_;
-      return 0;
-    }
-  }
+  // The raw bytes follow the (long) string record in the same chunk, in
+  // whole slots that are NOT records: place() reserves them all at once.
+  std::uint32_t payload = std::uint32_t((len + sizeof(slot) - 1) / sizeof(slot));
+  slot* r = place(now(), 2 + payload);
+  if (!r) return 0;
   std::uint32_t id = tracer_.next_string_id();
-  emit(event::string, 0, std::uint16_t(len), id, 0, 0);
-  emit_raw(s, len);
+  fill_long(r, event::string, 0, std::uint16_t(len), id, 0, 0);
+  auto* bytes = reinterpret_cast<unsigned char*>(r + 2);
+  std::memset(bytes, 0, payload * sizeof(slot));
+  std::memcpy(bytes, s, len);
   strings_.emplace(s, id);
   return id;
 }
@@ -162,8 +180,7 @@ buffer& tracer::new_blocking_buffer() {
   return *blocking_.back();
 }
 
-void tracer::submit(buffer& from, chunk* c) noexcept {
-  std::uint64_t last = c->header.count ? c->records[c->header.count - 1].ts : 0;
+void tracer::submit(buffer& from, chunk* c, std::uint64_t last) noexcept {
   {
     std::lock_guard lock(mutex_);
     queue_.push_back(pending{&from, c, last});
@@ -210,7 +227,7 @@ void tracer::patch_rate(std::uint64_t rate) noexcept {
 
 void tracer::write_chunk(std::FILE* f, const chunk* c) noexcept {
   std::fwrite(&c->header, sizeof(chunk_header), 1, f);
-  std::fwrite(c->records, sizeof(record), c->header.count, f);
+  std::fwrite(c->slots, sizeof(slot), c->header.count, f);
 }
 
 void tracer::trim_window() noexcept {

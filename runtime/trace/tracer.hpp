@@ -1,10 +1,12 @@
-// The tracer: per-thread buffers of fixed-size records, handed in chunks to
+// The tracer: per-thread buffers of compact binary records, handed in chunks to
 // a writer thread that appends them to a .wtrace file or, in flight-recorder
 // mode, keeps the last seconds in memory until dump() or SIGUSR2.
 //
 // Hot path: a thread that records owns its buffer and writes plain stores
-// into its current chunk; only taking a fresh chunk or handing a full one to
-// the writer takes a lock (once per records_per_chunk events). When its
+// into its current chunk (16-byte slots: one per poll_begin, poll_end and
+// most wakes, two for any other record); only taking a fresh chunk or
+// handing a full one to the writer takes a lock (once per slots_per_chunk
+// slots). When its
 // chunk pool is empty the thread drops events and counts them; it never
 // waits for the writer. Threads that are neither workers nor blocking-pool
 // threads share one buffer behind a mutex (they record rarely).
@@ -42,8 +44,8 @@
 namespace weft::detail::trace {
 
 struct chunk {
-  chunk_header header;
-  record records[records_per_chunk];
+  chunk_header header;  // base is set when the chunk is taken, the rest at hand-off
+  slot slots[slots_per_chunk];
 };
 
 class tracer;
@@ -56,6 +58,45 @@ class buffer {
   buffer& operator=(const buffer&) = delete;
 
   // Owner thread only (or under the shared buffer's mutex).
+  //
+  // The hot events take one 16-byte slot (FORMAT.md, version 3):
+  void poll_begin_at(std::uint64_t ts, std::uint8_t source, std::uint64_t task) noexcept {
+    slot* s = place(ts, 1);
+    if (!s) [[unlikely]]
+      return;
+    fill(s, event::poll_begin, source, 0, task);
+    open_ = task;
+  }
+  void poll_end(std::uint8_t outcome, std::uint16_t wait, std::uint64_t task) noexcept {
+    slot* s = place(now(), 1);
+    if (!s) [[unlikely]]
+      return;
+    fill(s, event::poll_end, outcome, wait, task);
+    open_ = 0;
+  }
+  // The waker is left out when the reader can tell it: it is the task whose
+  // poll is open in this chunk (0 when none is). That is the usual case, a
+  // task waking another during its poll on its worker, or a reactor handler
+  // or a foreign thread waking one; any other (a poll_begin that was
+  // dropped, a poll begun in the previous chunk, a task of another
+  // scheduler waking through the shared buffer) takes the long form.
+  void wake(std::uint8_t from, std::uint16_t from_worker, std::uint64_t task, std::uint64_t waker) noexcept {
+    bool implicit = waker == open_;
+    slot* s = place(now(), implicit ? 1 : 2);
+    if (!s) [[unlikely]]
+      return;
+    if (implicit && waker != open_) [[unlikely]] {
+      // place() started a fresh chunk, where no poll is open: one slot more
+      // (there is room in a fresh chunk).
+      ++count_;
+      implicit = false;
+    }
+    if (implicit)
+      fill(s, event::wake, from, from_worker, task);
+    else
+      fill_long(s, event::wake, from, from_worker, 0, task, waker);
+  }
+  // Any event as a long record (two slots).
   void emit(event type, std::uint8_t a8, std::uint16_t a16, std::uint32_t a32, std::uint64_t x,
             std::uint64_t y) noexcept {
     emit_at(now(), type, a8, a16, a32, x, y);
@@ -63,28 +104,10 @@ class buffer {
   // With a time read earlier (ticks since start).
   void emit_at(std::uint64_t ts, event type, std::uint8_t a8, std::uint16_t a16, std::uint32_t a32,
                std::uint64_t x, std::uint64_t y) noexcept {
-    if (count_ == records_per_chunk || !current_) [[unlikely]] {
-      if (!next_chunk()) {
-        ++dropped_;
-        return;
-      }
-    }
-    // Times never go back within a buffer (weft-trace relies on it): a
-    // thread that moved to a core whose counter lags by a few ticks, or the
-    // shared buffer's many threads, could otherwise make them. Compared as a
-    // signed difference so that a lagging read just after start (which wraps
-    // below 0) clamps too.
-    if (std::int64_t(ts - last_ts_) < 0) [[unlikely]]
-      ts = last_ts_;
-    last_ts_ = ts;
-    record& r = current_->records[count_++];
-    r.ts = ts;
-    r.type = std::uint8_t(type);
-    r.a8 = a8;
-    r.a16 = a16;
-    r.a32 = a32;
-    r.x = x;
-    r.y = y;
+    slot* s = place(ts, 2);
+    if (!s) [[unlikely]]
+      return;
+    fill_long(s, type, a8, a16, a32, x, y);
   }
   // Interned ids of a spawn site, defined in this buffer's stream on first use.
   std::uint32_t site_id(const char* name, const std::source_location& where) noexcept;
@@ -100,27 +123,72 @@ class buffer {
   // record's time if it is this buffer's latest, else the clock's. The caller
   // vouches that the time between them is not worth a clock read.
   std::uint64_t now_after(event prev) const noexcept {
-    if (count_ > 0 && current_->records[count_ - 1].type == std::uint8_t(prev)) return last_ts_;
-    return now();
+    return last_type_ == std::uint8_t(prev) ? last_ts_ : now();
   }
   thread_kind kind() const noexcept { return kind_; }
   std::uint16_t index() const noexcept { return index_; }
   std::size_t pool_size() const noexcept { return owned_.size(); }
 
  private:
-  bool next_chunk() noexcept;
+  // Reserves n contiguous slots for a record at `ts` (made no earlier than
+  // the buffer's latest) and writes its delta; nullptr when the event is
+  // dropped. One compare on the fast path: without a current chunk, count_
+  // is slots_per_chunk, so a chunk that is full and none at all look alike.
+  slot* place(std::uint64_t ts, std::uint32_t n) noexcept {
+    // Times never go back within a buffer (weft-trace relies on it): a
+    // thread that moved to a core whose counter lags by a few ticks, or the
+    // shared buffer's many threads, could otherwise make them. Compared as a
+    // signed difference so that a lagging read just after start (which wraps
+    // below 0) clamps too.
+    if (std::int64_t(ts - last_ts_) < 0) [[unlikely]]
+      ts = last_ts_;
+    std::uint64_t delta = ts - base_;
+    if (count_ + n > slots_per_chunk || delta > 0xffffffffu) [[unlikely]]
+      return place_slow(ts, n);
+    last_ts_ = ts;
+    slot* s = &current_->slots[count_];
+    count_ += n;
+    s->delta = std::uint32_t(delta);
+    return s;
+  }
+  slot* place_slow(std::uint64_t ts, std::uint32_t n) noexcept;
+  void fill(slot* s, event type, std::uint8_t a8, std::uint16_t a16, std::uint64_t x) noexcept {
+    s->type = std::uint8_t(type);
+    s->a8 = a8;
+    s->a16 = a16;
+    s->x = x;
+    last_type_ = std::uint8_t(type);
+  }
+  void fill_long(slot* s, event type, std::uint8_t a8, std::uint16_t a16, std::uint32_t a32, std::uint64_t x,
+                 std::uint64_t y) noexcept {
+    s->type = std::uint8_t(type) | long_flag;
+    s->a8 = a8;
+    s->a16 = a16;
+    s->x = x;
+    slot* tail = s + 1;  // FORMAT.md: a32 where a delta goes, y where an id goes
+    tail->delta = a32;
+    tail->type = 0;
+    tail->a8 = 0;
+    tail->a16 = 0;
+    tail->x = y;
+    last_type_ = std::uint8_t(type);
+  }
+  // Hands the current chunk over and takes a fresh one whose base is `ts`.
+  bool next_chunk(std::uint64_t ts) noexcept;
   std::uint32_t string_id(const char* s) noexcept;
-  void emit_raw(const void* bytes, std::size_t n) noexcept;
 
   tracer& tracer_;
   const std::uint64_t start_ticks_;
   const thread_kind kind_;
   const std::uint16_t index_;
   chunk* current_ = nullptr;
-  std::uint32_t count_ = 0;
+  std::uint32_t count_ = slots_per_chunk;  // slots used in current_ (all of them when there is none)
   std::uint32_t dropped_ = 0;
   std::uint64_t seq_ = 0;
   std::uint64_t last_ts_ = 0;  // the latest record's time
+  std::uint64_t base_ = 0;     // what the current chunk's deltas count from
+  std::uint64_t open_ = 0;     // the task whose poll_begin is in the current chunk without its end; 0: none
+  std::uint8_t last_type_ = 0; // the latest record's type; 0 after a drop or a hand-off
   std::unordered_map<const void*, std::uint32_t> strings_;
   std::unordered_map<std::uint64_t, std::uint32_t> sites_;
   std::mutex pool_mutex_;  // guards free_ (owner takes, writer returns)
@@ -150,7 +218,8 @@ class tracer {
     f(*shared_);
   }
 
-  void submit(buffer& from, chunk* c) noexcept;
+  // `last_ts`: the chunk's latest record's time (flight mode's window).
+  void submit(buffer& from, chunk* c, std::uint64_t last_ts) noexcept;
   // Flight-recorder mode: writes the retained window to `path`.
   bool dump(const std::string& path);
   // Flushes all buffers and stops the writer. Call after the workers stopped.

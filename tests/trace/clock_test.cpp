@@ -127,11 +127,19 @@ TEST_SUITE("trace/clock") {
 
   TEST_CASE("a version 1 file is read as ns") {
     temp_dir dir;
-    scenario sc = basic_scenario(16, tick_clock::ns_clock());
-    sc.file.version = 1;
+    scenario sc = basic_scenario(16, tick_clock::ns_clock(), 1);
     json::value s = summary_json(write_scenario(dir, "v1.wtrace", sc));
     check_basic(s, sc);
     CHECK(s["decode"]["clock"]["unit"].str() == "ns");
+  }
+
+  TEST_CASE("a version 2 file (32-byte records) reads as before") {
+    temp_dir dir;
+    scenario sc = basic_scenario(16, tick_clock{}, 2);
+    json::value s = summary_json(write_scenario(dir, "v2.wtrace", sc));
+    check_basic(s, sc);
+    CHECK(s["decode"]["clock"]["unit"].str() == "ticks");
+    CHECK(s["decode"]["unknown_records"].u64() == 0);
   }
 
   TEST_CASE("without sync records the header's rate converts") {
@@ -168,7 +176,7 @@ TEST_SUITE("trace/clock") {
     w.add_sync(40 * ms);
     w.add_sync(40 * ms + 300 * us);  // 0.3 ms after the previous: too close for a rate
     auto bad = [&](std::uint64_t ticks, std::uint64_t steady_ns) {
-      w.add_raw(50 * ms, {make_record(ticks, clock_sync, 0, 0, 0, steady_ns, 0)});
+      w.add_ticks(50 * ms, ticks, clock_sync, 0, 0, 0, steady_ns, 0);
     };
     bad(clock.at(45 * ms), clock.start_ns + 30 * ms);       // ns go backwards
     bad(clock.at(46 * ms), clock.start_ns - 1);             // before the start

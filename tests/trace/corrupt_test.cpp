@@ -59,7 +59,7 @@ TEST_SUITE("trace/corrupt") {
         {"text", "hello, this is not a trace at all\n", "bad magic"},
         {"wrong-magic", wrong_magic, "bad magic"},
         {"short-header", good.substr(0, 40), "truncated file header"},
-        {"version-3", with_u32(good, 8, 3), "unsupported trace version 3"},
+        {"version-4", with_u32(good, 8, 4), "unsupported trace version 4"},
         {"header-size", with_u32(good, 12, 16), "bad header size 16"},
     };
     for (const bad& c : cases) {
@@ -117,6 +117,70 @@ TEST_SUITE("trace/corrupt") {
     }
   }
 
+  TEST_CASE("version 3 damage: a bad long record, a lost time base, a record split by its chunk's end") {
+    // Worker 0, three chunks by hand: a poll with a long record of an
+    // unknown type inside it; a poll whose end counts from a time_base that
+    // was damaged into an unknown type (so from the chunk's base: earlier
+    // than its begin); a poll, then a chunk that ends after the first slot
+    // of a long record.
+    temp_dir dir;
+    tick_clock clock = tick_clock::constant(2'500'000'000);
+    auto at = [&](std::uint64_t ns) { return clock.at(ns); };
+    trace_file f;
+    f.clock = clock;
+    f.workers = 1;
+    auto add_chunk = [&](std::uint64_t seq, std::uint64_t base) -> chunk& {
+      trace_file::piece p;
+      p.c.kind = worker;
+      p.c.seq = seq;
+      p.c.base = base;
+      f.pieces.push_back(p);
+      return f.pieces.back().c;
+    };
+    auto put = [](chunk& c, std::vector<slot> slots) { c.slots.insert(c.slots.end(), slots.begin(), slots.end()); };
+
+    chunk& a = add_chunk(0, at(1 * ms));
+    chunk_encoder ea(3, a.base);
+    put(a, ea.record(at(1 * ms), poll_begin, 1, 0, 0, 1));
+    std::vector<slot> bad = ea.record(at(1 * ms + 10 * us), queue_depth, 0, 0, 5, 6);
+    bad[0].bytes[4] = 0x80 | 99;  // long, of no known type: skipped, both slots
+    put(a, bad);
+    put(a, ea.record(at(2 * ms), poll_end, 2, 0, 0, 1));
+
+    chunk& b = add_chunk(1, at(10 * ms));
+    chunk_encoder eb(3, b.base);
+    put(b, eb.record(at(10 * ms + 500 * us), poll_begin, 1, 0, 0, 2));
+    std::vector<slot> end = eb.record(at(3000 * ms), poll_end, 2, 0, 0, 2);  // too far: a time_base first
+    REQUIRE(end.size() == 3);
+    REQUIRE(end[0].bytes[4] == (0x80 | time_base));
+    end[0].bytes[4] = 0x80 | 77;
+    put(b, end);
+
+    chunk& c = add_chunk(2, at(3100 * ms));
+    chunk_encoder ec(3, c.base);
+    put(c, ec.record(at(3100 * ms), poll_begin, 1, 0, 0, 3));
+    put(c, ec.record(at(3101 * ms), poll_end, 2, 0, 0, 3));
+    std::vector<slot> split = ec.record(at(3102 * ms), park);
+    c.slots.push_back(split[0]);  // the chunk's count ends inside it
+
+    std::string trace = write_bytes(dir, "v3-damage.wtrace", f.bytes());
+    run_result r = run_tool({"summary", "--json", trace});
+    check_clean_exit(r, {0});
+    for (const char* needle : {"skipped 2 records of unknown type", "1 record earlier than the one before",
+                               "a two-slot record ran past the chunk's end"})
+      CHECK_MESSAGE(r.err.find(needle) != std::string::npos, needle << " in " << r.err);
+    json::value s = json::parse(r.out);
+    const json::value& d = s["decode"];
+    CHECK(d["unknown_records"].u64() == 2);
+    CHECK(d["split_records"].u64() == 1);
+    CHECK(d["backward_times"].u64() == 1);
+    CHECK_FALSE(d["truncated"].b);
+    // What was intact: polls 1 and 3, with their times.
+    CHECK(s["worker_stats"][0]["busy_ns"].u64() >= 2 * ms);
+    CHECK(s["worker_stats"][0]["busy_ns"].u64() <= 3 * ms);  // the backward poll adds nothing absurd
+    for (const auto& command : commands) check_clean_exit(run(command, trace, dir), {0});
+  }
+
   TEST_CASE("a trace with only its header is empty, not an error") {
     temp_dir dir;
     trace_file f;
@@ -141,7 +205,8 @@ TEST_SUITE("trace/corrupt") {
       INFO("cut at " << cut << " of " << good.size());
       run_result r = run_tool({"summary", trace});
       check_clean_exit(r, {cut < 64 ? 1 : 0});
-      if (cut >= 64 && (cut - 64) % 32 != 0) CHECK(r.err.find("file truncated") != std::string::npos);
+      // Chunk headers are 32 bytes and slots 16: a cut off that grid is inside a chunk.
+      if (cut >= 64 && (cut - 64) % 16 != 0) CHECK(r.err.find("file truncated") != std::string::npos);
       if (runs++ % 25 == 0)
         for (const auto& command : commands) check_clean_exit(run(command, trace, dir), {cut < 64 ? 1 : 0});
     }

@@ -9,6 +9,7 @@
 #include <string>
 
 #include <runtime/runtime.hpp>
+#include <runtime/trace/tracer.hpp>
 
 #include "json_value.hpp"
 #include "tool_runner.hpp"
@@ -159,5 +160,58 @@ TEST_SUITE("trace/end_to_end") {
     run_result h = run_tool({"html", trace, "-o", dir.file("e2e.html")});
     REQUIRE(h.exit_code == 0);
     CHECK(read_file(dir.file("e2e.html")).find("e2e-spin") != std::string::npos);
+  }
+
+  TEST_CASE("the recorder's compact records: time bases, full chunks, wakers across chunks") {
+    // A worker buffer fed directly: 5000 polls, each waking a task from
+    // inside (waker implicit, or written out when a chunk starts inside the
+    // poll) and being woken from outside; every 1000 polls the time jumps
+    // 2^33 ticks, past what a slot's delta holds (a time_base, or a fresh
+    // chunk). Records read with the clock (poll_end, wake) clamp to the
+    // jumped times.
+    namespace tr = weft::detail::trace;
+    temp_dir dir;
+    std::string trace = dir.file("rec.wtrace");
+    constexpr std::uint64_t polls = 5000, jump = std::uint64_t(1) << 33;
+    {
+      tr::tracer_options opts;
+      opts.path = trace;
+      opts.workers = 1;
+      opts.chunks_per_buffer = 16;  // 1 MiB: nothing is dropped
+      tr::tracer t(opts);
+      tr::buffer& b = t.worker_buffer(0);
+      std::uint64_t ts = b.now();
+      for (std::uint64_t i = 0; i < polls; ++i) {
+        if (i % 1000 == 999) ts += jump;
+        std::uint64_t task = 1000 + i;
+        b.emit_at(ts, tr::event::spawn, 0, 0, 0, task, 0);
+        b.wake(1, 0xffff, task, 0);
+        b.poll_begin_at(ts + 10, 1, task);
+        b.wake(0, 0, 1000 + (i + 1) % polls, task);
+        b.poll_end(2, 0, task);
+        ts += 1000;
+      }
+      t.stop();
+    }
+    run_result r = run_tool({"summary", "--json", trace});
+    INFO("stderr: " << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.err.empty());
+    json::value s = json::parse(r.out);
+    const json::value& d = s["decode"];
+    CHECK(s["polls"].u64() == polls);
+    CHECK(d["dropped_events"].u64() == 0);
+    CHECK(d["unknown_records"].u64() == 0);
+    CHECK(d["split_records"].u64() == 0);
+    CHECK(d["backward_times"].u64() == 0);
+    CHECK(d["unclosed_polls"].u64() == 0);
+    CHECK(d["wakes_from_tasks"].u64() == polls);  // every in-poll wake kept its waker
+    CHECK(d["wakes_of_unknown_tasks"].u64() == 0);
+    CHECK(s["wake_to_poll"]["count"].u64() >= polls - 1);
+    // The jumps survived: the records span at least 4 of them.
+    long double rate = static_cast<long double>(d["clock"]["ticks_per_second"].u64());
+    REQUIRE(rate > 0);
+    auto jumps_ns = std::uint64_t(4.0L * static_cast<long double>(jump) * 1e9L / rate);
+    CHECK(s["span_ns"].u64() >= jumps_ns);
   }
 }

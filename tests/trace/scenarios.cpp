@@ -127,13 +127,13 @@ class sim {
     t.add_sync(end);
   }
 
-  scenario finish(std::size_t per_chunk) {
+  scenario finish(std::size_t per_chunk, std::uint32_t version = 3) {
     for (auto& [task, first] : first_poll_)
       if (auto it = spawn_ts_.find(task); it != spawn_ts_.end()) want.spawn_latency.push_back(first - it->second);
     std::vector<thread_writer*> list;
     for (auto& [key, t] : threads_) list.push_back(&t);
     scenario s;
-    s.file = assemble(workers_, list, per_chunk);
+    s.file = assemble(workers_, list, per_chunk, version);
     s.want = std::move(want);
     return s;
   }
@@ -166,7 +166,7 @@ constexpr const char* odd_name_shown = "odd\tname\x01 \xc3\xbc \xef\xbf\xbd";  /
 
 }  // namespace
 
-scenario basic_scenario(std::size_t per_chunk, const tick_clock& clock) {
+scenario basic_scenario(std::size_t per_chunk, const tick_clock& clock, std::uint32_t version) {
   sim s(3, clock);
   thread_writer& other = s.other_thread();
   s.syncs(other, 100 * ms);
@@ -254,7 +254,7 @@ scenario basic_scenario(std::size_t per_chunk, const tick_clock& clock) {
   lp.timers = 1;
   s.want.long_polls.push_back(lp);
   s.want.warning_kinds = {"never_yields", "imbalance", "inject_buildup"};
-  return s.finish(per_chunk);
+  return s.finish(per_chunk, version);
 }
 
 scenario damaged_scenario() {
@@ -270,9 +270,11 @@ scenario damaged_scenario() {
   };
 
   // Worker 2 dropped 7 events before its second chunk (also told by a drops record).
+  const std::uint32_t v = f.version;
   chunk& w2 = f.pieces[find_chunk(worker, 2, 1)].c;
   w2.dropped = 7;
-  w2.slots.insert(w2.slots.begin(), make_record(0, drops, 0, 0, 7));
+  std::vector<slot> drop = chunk_encoder(v, w2.base).record(w2.base, drops, 0, 0, 7);
+  w2.slots.insert(w2.slots.begin(), drop.begin(), drop.end());
   want.dropped = 7;
 
   // Worker 1's chunk 2 was lost: its later chunks skip a sequence number.
@@ -281,12 +283,15 @@ scenario damaged_scenario() {
   want.lost_chunks = 1;
 
   // Two records of unknown types in worker 0's first chunk.
+  // (After the chunk's first record; version 3: short ones, one slot each.)
   chunk& w0 = f.pieces[find_chunk(worker, 0, 0)].c;
-  slot junk;
+  slot junk, zero;
+  junk.size = zero.size = v >= 3 ? 16 : 32;
   for (auto& b : junk.bytes) b = 0xAB;
-  junk.bytes[8] = 99;
-  w0.slots.insert(w0.slots.begin() + 1, junk);
-  w0.slots.insert(w0.slots.begin() + 2, slot{});  // type 0
+  junk.bytes[v >= 3 ? 4 : 8] = 99;
+  auto after_first = std::ptrdiff_t(record_units(v, w0.slots.front()));
+  w0.slots.insert(w0.slots.begin() + after_first, junk);
+  w0.slots.insert(w0.slots.begin() + after_first + 1, zero);  // type 0
   want.unknown_records = 2;
 
   // 50 bytes of garbage between two chunks.
@@ -304,9 +309,16 @@ scenario damaged_scenario() {
   for (const auto& p : f.pieces)
     if (p.is_chunk && p.c.kind == other) last_seq = std::max(last_seq, p.c.seq);
   overrun.c.seq = last_seq + 1;
-  overrun.c.slots.push_back(make_record(0, string, 0, 200, 999));
-  overrun.c.slots.push_back(make_record(at(99 * ms), poll_begin, 0, 0, 0, 1234));  // looks like a record: must be skipped
-  overrun.c.slots.push_back(make_record(at(99 * ms + 1), poll_end, 2, 0, 0, 1234));
+  overrun.c.base = at(99 * ms);
+  {
+    chunk_encoder enc(v, overrun.c.base);
+    auto put = [&](std::vector<slot> slots) {
+      overrun.c.slots.insert(overrun.c.slots.end(), slots.begin(), slots.end());
+    };
+    put(enc.record(at(99 * ms), string, 0, 200, 999));
+    put(enc.record(at(99 * ms), poll_begin, 0, 0, 0, 1234));  // looks like a record: must be skipped
+    put(enc.record(at(99 * ms + 1), poll_end, 2, 0, 0, 1234));
+  }
   f.pieces.push_back(overrun);
   want.string_overruns = 1;
 
@@ -319,10 +331,16 @@ scenario damaged_scenario() {
   tail.c.kind = worker;
   tail.c.index = 2;
   tail.c.seq = w2_seq + 1;
-  tail.c.slots.push_back(make_record(at(95 * ms), poll_begin, 1, 0, 0, 501));
-  tail.c.slots.push_back(make_record(at(95 * ms + 500 * us), poll_end, 2, 0, 0, 501));
-  tail.c.slots.push_back(make_record(at(96 * ms), poll_begin, 1, 0, 0, 502));
-  tail.c.slots.push_back(make_record(at(96 * ms + 100 * us), poll_end, 2, 0, 0, 502));
+  tail.c.base = at(95 * ms);
+  {
+    chunk_encoder enc(v, tail.c.base);
+    auto put = [&](std::vector<slot> slots) { tail.c.slots.insert(tail.c.slots.end(), slots.begin(), slots.end()); };
+    put(enc.record(at(95 * ms), poll_begin, 1, 0, 0, 501));
+    put(enc.record(at(95 * ms + 500 * us), poll_end, 2, 0, 0, 501));
+    put(enc.record(at(96 * ms), poll_begin, 1, 0, 0, 502));
+    // Long (version 3): the cut takes its second slot.
+    put(enc.record(at(96 * ms + 100 * us), poll_end, 2, 0, 0, 502, 0, true));
+  }
   f.pieces.push_back(tail);
   f.cut_bytes = 16;
   want.truncated = true;

@@ -61,9 +61,11 @@ struct scenario {
 // two steals, parks, a 25 ms poll with a peer rescuing its reactor. Times are
 // ticks of `clock`, with sync points at start, at its rate changes and at
 // 100 ms (in the foreign thread's stream, where the tracer puts them).
-scenario basic_scenario(std::size_t per_chunk = 16, const tick_clock& clock = {});
+// Written as format `version` (3, or 2 or 1 for the old readers).
+scenario basic_scenario(std::size_t per_chunk = 16, const tick_clock& clock = {}, std::uint32_t version = 3);
 // basic, plus: drops, a lost chunk, unknown records, garbage between chunks,
-// a string running past its chunk, and a truncated last chunk.
+// a string running past its chunk, and a last chunk cut inside its last
+// record (version 3: between the two slots of a long one).
 scenario damaged_scenario();
 // basic as a flight-recorder dump: chunk sequence numbers do not start at 0.
 scenario flight_scenario();

@@ -279,4 +279,48 @@ TEST_SUITE("trace/summary") {
     CHECK(d["dropped_in_chunk_headers"].u64() == 5);
     CHECK(d["dropped_in_records"].u64() == 3);
   }
+
+  TEST_CASE("version 3 wakers: told by the open poll, or written out; read as in version 2") {
+    // Worker 0: task 1's poll wakes task 2 (short: the open poll is the
+    // waker); outside any poll a handler wakes task 3 (short, no waker);
+    // task 2's poll wakes task 3 in the next chunk (long: the poll began in
+    // the previous one), and task 3 is woken by task 1 while task 2's poll
+    // is open (long). Chunks of at most 13 slots: four spawns (8) and the
+    // five records to task 2's poll_begin fill the first.
+    thread_writer w0(worker, 0);
+    for (std::uint64_t t = 1; t <= 4; ++t) w0.add(0, spawn, 0, 0, 0, t);
+    w0.add(1 * us, poll_begin, 1, 0, 0, 1);
+    w0.add(2 * us, wake, 0, 0, 0, 2, 1);
+    w0.add(3 * us, poll_end, 1, 0, 0, 1);
+    w0.add(4 * us, wake, 1, 0xffff, 0, 3, 0);
+    w0.add(5 * us, poll_begin, 1, 0, 0, 2);
+    w0.add(6 * us, wake, 0, 0, 0, 3, 2);
+    w0.add(7 * us, wake, 0, 0, 0, 3, 1);
+    w0.add(8 * us, poll_end, 2, 0, 0, 2);
+    w0.add(9 * us, poll_begin, 1, 0, 0, 3);
+    w0.add(10 * us, poll_end, 2, 0, 0, 3);
+    temp_dir dir;
+    trace_file v3 = assemble(1, {&w0}, 13, 3);
+    trace_file v2 = assemble(1, {&w0}, 13, 2);
+    std::size_t long_wakes = 0, short_wakes = 0;
+    for (const auto& piece : v3.pieces)
+      for (const slot& sl : piece.c.slots) {
+        long_wakes += sl.size == 16 && sl.bytes[4] == (0x80 | wake);
+        short_wakes += sl.size == 16 && sl.bytes[4] == wake;
+      }
+    CHECK(short_wakes == 2);
+    CHECK(long_wakes == 2);
+    json::value s3 = summary_json(write_bytes(dir, "v3.wtrace", v3.bytes()));
+    json::value s2 = summary_json(write_bytes(dir, "v2.wtrace", v2.bytes()));
+    for (const json::value* s : {&s3, &s2}) {
+      const json::value& d = (*s)["decode"];
+      CHECK(d["wakes_from_tasks"].u64() == 3);
+      CHECK(d["wakes_of_unknown_tasks"].u64() == 0);
+      CHECK(d["unknown_records"].u64() == 0);
+      CHECK((*s)["polls"].u64() == 3);
+      CHECK((*s)["wake_to_poll"]["count"].u64() == s2["wake_to_poll"]["count"].u64());
+      CHECK((*s)["wake_to_poll"]["p50_ns"].u64() == s2["wake_to_poll"]["p50_ns"].u64());
+    }
+    CHECK(s3["span_end_ns"].u64() == s2["span_end_ns"].u64());
+  }
 }

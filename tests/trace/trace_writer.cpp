@@ -66,28 +66,99 @@ slot make_record(std::uint64_t ts, std::uint8_t type, std::uint8_t a8, std::uint
   return s;
 }
 
+namespace {
+
+constexpr std::uint8_t long_bit = 0x80;
+
+bool one_slot_type(std::uint8_t type) { return type == poll_begin || type == poll_end || type == wake; }
+
+slot v3_slot(std::uint32_t delta, std::uint8_t type, std::uint8_t a8, std::uint16_t a16, std::uint64_t x) {
+  slot s;
+  s.size = 16;
+  put(s.bytes, delta, 4);
+  s.bytes[4] = type;
+  s.bytes[5] = a8;
+  put(s.bytes + 6, a16, 2);
+  put(s.bytes + 8, x, 8);
+  return s;
+}
+
+}  // namespace
+
+std::vector<slot> chunk_encoder::record(std::uint64_t ticks, std::uint8_t type, std::uint8_t a8, std::uint16_t a16,
+                                        std::uint32_t a32, std::uint64_t x, std::uint64_t y, bool long_form) {
+  if (version_ < 3) return {make_record(ticks, type, a8, a16, a32, x, y)};
+  std::vector<slot> out;
+  if (ticks < base_ || ticks - base_ > 0xffffffffu) {
+    out.push_back(v3_slot(0, time_base | long_bit, 0, 0, ticks));
+    out.push_back(v3_slot(0, 0, 0, 0, 0));
+    base_ = ticks;
+  }
+  auto delta = std::uint32_t(ticks - base_);
+  bool one = !long_form && one_slot_type(type) && (type != wake || y == open_);
+  if (one) {
+    out.push_back(v3_slot(delta, type, a8, a16, x));
+  } else {
+    out.push_back(v3_slot(delta, type | long_bit, a8, a16, x));
+    out.push_back(v3_slot(a32, 0, 0, 0, y));  // a32 where a delta goes, y where an id goes
+  }
+  if (type == poll_begin) open_ = x;
+  if (type == poll_end) open_ = 0;
+  return out;
+}
+
+std::vector<slot> chunk_encoder::string(std::uint64_t ticks, std::uint32_t id, std::string_view text) {
+  std::vector<slot> out = record(ticks, trace_gen::string, 0, std::uint16_t(text.size()), id);
+  std::size_t unit = version_ < 3 ? 32 : 16;
+  for (std::size_t off = 0; off < text.size(); off += unit) {
+    slot s;
+    s.size = unit;
+    std::memcpy(s.bytes, text.data() + off, std::min(unit, text.size() - off));
+    out.push_back(s);
+  }
+  return out;
+}
+
+std::size_t record_units(std::uint32_t version, const slot& s) {
+  return version >= 3 && (s.bytes[4] & long_bit) ? 2 : 1;
+}
+
 void thread_writer::add(std::uint64_t ts, std::uint8_t type, std::uint8_t a8, std::uint16_t a16, std::uint32_t a32,
-                        std::uint64_t x, std::uint64_t y) {
+                        std::uint64_t x, std::uint64_t y, bool long_form) {
   std::uint64_t ticks = clock_.at(ts);
   if (type == io_poll) x = ticks - clock_.at(ts - x);  // a duration up to ts, in ticks
-  items_.push_back({ts, {make_record(ticks, type, a8, a16, a32, x, y)}});
-}
-
-void thread_writer::add_sync(std::uint64_t ts) {
-  items_.push_back({ts, {make_record(clock_.at(ts), clock_sync, 0, 0, 0, clock_.start_ns + ts, clock_.start_unix_ns + ts)}});
-}
-
-void thread_writer::add_string(std::uint64_t ts, std::uint32_t id, std::string_view text) {
-  item it{ts, {make_record(clock_.at(ts), string, 0, std::uint16_t(text.size()), id)}};
-  for (std::size_t off = 0; off < text.size(); off += 32) {
-    slot s;
-    std::memcpy(s.bytes, text.data() + off, std::min<std::size_t>(32, text.size() - off));
-    it.slots.push_back(s);
-  }
+  item it;
+  it.ts = ts;
+  it.ticks = ticks;
+  it.type = type;
+  it.a8 = a8;
+  it.a16 = a16;
+  it.a32 = a32;
+  it.x = x;
+  it.y = y;
+  it.long_form = long_form;
   items_.push_back(std::move(it));
 }
 
-void thread_writer::add_raw(std::uint64_t ts, std::vector<slot> slots) { items_.push_back({ts, std::move(slots)}); }
+void thread_writer::add_ticks(std::uint64_t ts, std::uint64_t ticks, std::uint8_t type, std::uint8_t a8,
+                              std::uint16_t a16, std::uint32_t a32, std::uint64_t x, std::uint64_t y) {
+  add(ts, type, a8, a16, a32, x, y);
+  items_.back().ticks = ticks;
+}
+
+void thread_writer::add_sync(std::uint64_t ts) {
+  add(ts, clock_sync, 0, 0, 0, clock_.start_ns + ts, clock_.start_unix_ns + ts);
+}
+
+void thread_writer::add_string(std::uint64_t ts, std::uint32_t id, std::string_view text) {
+  item it;
+  it.ts = ts;
+  it.ticks = clock_.at(ts);
+  it.a32 = id;
+  it.is_string = true;
+  it.text = std::string(text);
+  items_.push_back(std::move(it));
+}
 
 std::vector<thread_writer::item> thread_writer::sorted_items() const {
   std::vector<item> v = items_;
@@ -123,30 +194,50 @@ std::string trace_file::bytes() const {
     append(out, c.claimed_count ? c.claimed_count : c.slots.size(), 4);
     append(out, c.dropped, 4);
     append(out, c.seq, 8);
-    append(out, 0, 8);
-    for (const slot& s : c.slots) out.append(reinterpret_cast<const char*>(s.bytes), 32);
+    append(out, version >= 3 ? c.base : 0, 8);
+    for (const slot& s : c.slots) out.append(reinterpret_cast<const char*>(s.bytes), s.size);
   }
   out.resize(out.size() - std::min(cut_bytes, out.size()));
   return out;
 }
 
-trace_file assemble(std::uint32_t workers, const std::vector<thread_writer*>& threads, std::size_t per_chunk) {
+trace_file assemble(std::uint32_t workers, const std::vector<thread_writer*>& threads, std::size_t per_chunk,
+                    std::uint32_t version) {
   std::vector<std::vector<chunk>> per_thread;
   for (const thread_writer* t : threads) {
     std::vector<chunk> chunks;
+    chunk_encoder enc(version, 0);
+    auto encode = [&](const thread_writer::item& it) {
+      return it.is_string ? enc.string(it.ticks, it.a32, it.text)
+                          : enc.record(it.ticks, it.type, it.a8, it.a16, it.a32, it.x, it.y, it.long_form);
+    };
     for (const auto& it : t->sorted_items()) {
-      if (chunks.empty() || chunks.back().slots.size() + it.slots.size() > per_chunk) {
+      std::vector<slot> slots;
+      if (!chunks.empty()) {
+        chunk_encoder before = enc;
+        slots = encode(it);
+        if (chunks.back().slots.size() + slots.size() > per_chunk) {
+          enc = before;
+          slots.clear();
+        }
+      }
+      if (slots.empty()) {
+        // A fresh chunk: its base is this record's time, and no poll is open.
         chunk c;
         c.kind = t->kind();
         c.index = t->index();
         c.seq = chunks.size();
+        c.base = it.ticks;
         chunks.push_back(std::move(c));
+        enc = chunk_encoder(version, it.ticks);
+        slots = encode(it);
       }
-      chunks.back().slots.insert(chunks.back().slots.end(), it.slots.begin(), it.slots.end());
+      chunks.back().slots.insert(chunks.back().slots.end(), slots.begin(), slots.end());
     }
     per_thread.push_back(std::move(chunks));
   }
   trace_file f;
+  f.version = version;
   f.workers = workers;
   if (!threads.empty()) f.clock = threads.front()->clock();
   for (std::size_t round = 0;; ++round) {

@@ -3,6 +3,7 @@
 // (a misreading of the format on one side must not be mirrored on the other),
 // and it can damage what it writes: drops, sequence gaps, unknown records,
 // garbage between chunks, a string running past its chunk, a cut-off tail.
+// It writes version 3 (16-byte slots) unless told 1 or 2 (32-byte records).
 //
 // Callers give times in ns since the trace's start; the writer encodes them
 // as ticks of a `tick_clock`, as the tracer does with the CPU's counter, so
@@ -35,6 +36,7 @@ enum type : std::uint8_t {
   site = 15,
   thread_info = 16,
   drops = 17,
+  time_base = 18,  // version 3 only
 };
 
 enum kind : std::uint16_t { worker = 0, blocking = 1, other = 2 };
@@ -42,8 +44,11 @@ enum kind : std::uint16_t { worker = 0, blocking = 1, other = 2 };
 constexpr std::uint64_t us = 1000;
 constexpr std::uint64_t ms = 1000 * us;
 
-struct slot {  // 32 bytes: a record, or string bytes
+// A unit of a chunk: a version 1/2 record (32 bytes), or a version 3 slot
+// (16 bytes); either may hold string bytes instead.
+struct slot {
   unsigned char bytes[32] = {};
+  std::size_t size = 32;
 };
 
 // The clock a file counts: time-stamp counter ticks whose rate may change
@@ -66,8 +71,32 @@ struct tick_clock {
   std::uint64_t at(std::uint64_t ns) const;
 };
 
+// A version 1/2 record.
 slot make_record(std::uint64_t ts, std::uint8_t type, std::uint8_t a8 = 0, std::uint16_t a16 = 0,
                  std::uint32_t a32 = 0, std::uint64_t x = 0, std::uint64_t y = 0);
+
+// Encodes one chunk's records in a file's version. Version 3 (FORMAT.md):
+// 16-byte slots, times as 32-bit deltas from the chunk's base (a time_base
+// record first when a time is below the base or too far above it),
+// poll_begin, poll_end and a wake whose waker is the task whose poll is open
+// in the chunk in one slot, everything else in two.
+class chunk_encoder {
+ public:
+  chunk_encoder(std::uint32_t version, std::uint64_t base) : version_(version), base_(base) {}
+  // `long_form`: two slots even where one would do (version 3).
+  std::vector<slot> record(std::uint64_t ticks, std::uint8_t type, std::uint8_t a8 = 0, std::uint16_t a16 = 0,
+                           std::uint32_t a32 = 0, std::uint64_t x = 0, std::uint64_t y = 0, bool long_form = false);
+  // A string record and its payload (whole units, zero padded).
+  std::vector<slot> string(std::uint64_t ticks, std::uint32_t id, std::string_view text);
+
+ private:
+  std::uint32_t version_;
+  std::uint64_t base_;
+  std::uint64_t open_ = 0;  // the task whose poll is open in this chunk
+};
+
+// How many units the record starting at `s` takes (version 3: 1 or 2).
+std::size_t record_units(std::uint32_t version, const slot& s);
 
 // One thread's records. Items are kept whole in one chunk (a string record
 // and its payload) and written in time order (stable: equal times keep the
@@ -78,22 +107,32 @@ class thread_writer {
       : kind_(kind), index_(index), clock_(std::move(clock)) {}
 
   // `ts` in ns; an io_poll's x (its duration) too: both become ticks.
+  // `long_form`: see chunk_encoder::record.
   void add(std::uint64_t ts, std::uint8_t type, std::uint8_t a8 = 0, std::uint16_t a16 = 0, std::uint32_t a32 = 0,
-           std::uint64_t x = 0, std::uint64_t y = 0);
+           std::uint64_t x = 0, std::uint64_t y = 0, bool long_form = false);
+  // A record whose time is given in ticks (any, even out of order), placed
+  // at `ts` ns among the others.
+  void add_ticks(std::uint64_t ts, std::uint64_t ticks, std::uint8_t type, std::uint8_t a8 = 0, std::uint16_t a16 = 0,
+                 std::uint32_t a32 = 0, std::uint64_t x = 0, std::uint64_t y = 0);
   // A clock_sync record at `ts`: the clock's ticks with steady and system ns.
   void add_sync(std::uint64_t ts);
   // A string record (id, length) and its payload slots.
   void add_string(std::uint64_t ts, std::uint32_t id, std::string_view text);
-  // Any slots, as one item (for garbage records).
-  void add_raw(std::uint64_t ts, std::vector<slot> slots);
 
   std::uint16_t kind() const { return kind_; }
   std::uint16_t index() const { return index_; }
   const tick_clock& clock() const { return clock_; }
 
-  struct item {
-    std::uint64_t ts;
-    std::vector<slot> slots;
+  struct item {  // a record or a string, encoded when it is put into a chunk
+    std::uint64_t ts = 0;  // ns: the order
+    std::uint64_t ticks = 0;
+    std::uint8_t type = 0, a8 = 0;
+    std::uint16_t a16 = 0;
+    std::uint32_t a32 = 0;
+    std::uint64_t x = 0, y = 0;
+    bool long_form = false;
+    bool is_string = false;
+    std::string text;
   };
   std::vector<item> sorted_items() const;
 
@@ -111,11 +150,12 @@ struct chunk {
   std::uint32_t dropped = 0;
   std::uint64_t seq = 0;
   std::uint32_t claimed_count = 0;  // the header's record_count; 0: slots.size()
+  std::uint64_t base = 0;           // version 3: the time base in the header
 };
 
 // The file: a header, then pieces in order: chunks or raw bytes.
 struct trace_file {
-  std::uint32_t version = 2;  // 1: the old header (ns only, no tick fields)
+  std::uint32_t version = 3;  // 1: the old header (ns only, no tick fields); 1, 2: 32-byte records
   std::uint32_t workers = 0;
   std::uint32_t flags = 0;    // bit 0 flight recorder; bit 1 comes from the clock
   std::uint64_t pid = 4242;
@@ -131,10 +171,12 @@ struct trace_file {
   std::string bytes() const;
 };
 
-// Splits each thread into chunks of at most `per_chunk` slots (sequence
-// numbers 0, 1, ...) and interleaves the threads' chunks round-robin. The
-// threads must share one clock, which becomes the file's.
-trace_file assemble(std::uint32_t workers, const std::vector<thread_writer*>& threads, std::size_t per_chunk);
+// Encodes each thread into chunks of at most `per_chunk` units (records in
+// version 1/2, slots in 3; sequence numbers 0, 1, ...), each record whole in
+// one chunk, and interleaves the threads' chunks round-robin. The threads
+// must share one clock, which becomes the file's.
+trace_file assemble(std::uint32_t workers, const std::vector<thread_writer*>& threads, std::size_t per_chunk,
+                    std::uint32_t version = 3);
 
 bool write_file(const std::string& path, const std::string& bytes);
 

@@ -296,6 +296,13 @@ class summarizer {
     if (r.string_overruns)
       warn("string_overrun", fmt::format("{} chunk{} cut short: a string record ran past the chunk's end",
                                          r.string_overruns, r.string_overruns == 1 ? "" : "s"));
+    if (r.split_records)
+      warn("split_record", fmt::format("{} chunk{} cut short: a two-slot record ran past the chunk's end",
+                                       r.split_records, r.split_records == 1 ? "" : "s"));
+    if (r.backward_times)
+      warn("backward_times", fmt::format("{} record{} earlier than the one before them on their thread (a damaged "
+                                         "time or time base)",
+                                         r.backward_times, r.backward_times == 1 ? "" : "s"));
     if (r.out_of_order_chunks)
       warn("out_of_order", fmt::format("{} chunks out of sequence order", r.out_of_order_chunks));
     if (r.uncalibrated_clock)

@@ -88,10 +88,15 @@ void write_summary_json(json_writer& w, const timeline& tl, const summary& s) {
   w.field("truncated", r.truncated).field("truncated_bytes", r.truncated_bytes);
   w.field("dropped_events", s.dropped_events).field("lost_chunks", s.lost_chunks);
   w.field("unknown_records", r.unknown_records).field("garbage_bytes", r.garbage_bytes);
-  w.field("string_overruns", r.string_overruns).field("out_of_order_chunks", r.out_of_order_chunks);
+  w.field("string_overruns", r.string_overruns).field("split_records", r.split_records);
+  w.field("out_of_order_chunks", r.out_of_order_chunks);
   w.field("unmatched_poll_ends", tl.odd.unmatched_poll_ends).field("unclosed_polls", tl.odd.unclosed_polls);
   w.field("nested_polls", tl.odd.nested_polls).field("backward_times", r.backward_times);
   w.field("wakes_of_unknown_tasks", tl.odd.wakes_of_unknown_tasks);
+  // Wakes made by a task (in a version 3 file often told by the open poll).
+  std::uint64_t from_tasks = 0;
+  for (const auto& wk : tl.wakes) from_tasks += wk.waker != 0;
+  w.field("wakes_from_tasks", from_tasks);
   w.field("steals_of_unknown_tasks", tl.odd.steals_of_unknown_tasks);
   // The same drops counted twice by the recorder: in chunk headers and in
   // `drops` records (they agree in a complete trace).

@@ -26,19 +26,20 @@ struct chunk_header {
   std::uint32_t magic;
   std::uint16_t kind;
   std::uint16_t index;
-  std::uint32_t count;
+  std::uint32_t count;  // records (versions 1, 2) or slots (version 3)
   std::uint32_t dropped;
   std::uint64_t seq;
+  std::uint64_t base;  // version 3: the time the deltas count from
 };
 
 chunk_header read_chunk_header(const unsigned char* p) {
-  return {u32(p), u16(p + 4), u16(p + 6), u32(p + 8), u32(p + 12), u64(p + 16)};
+  return {u32(p), u16(p + 4), u16(p + 6), u32(p + 8), u32(p + 12), u64(p + 16), u64(p + 24)};
 }
 
-// A header we are willing to follow. A damaged one would send the decoder
-// off into the middle of other chunks, so the fields must be in range too.
-bool plausible(const chunk_header& h) {
-  return h.magic == chunk_magic && h.kind <= 2 && h.count <= max_chunk_records;
+// The record types a version 3 file may write in one slot.
+bool short_type(std::uint8_t type) {
+  return type == std::uint8_t(rec::poll_begin) || type == std::uint8_t(rec::poll_end) ||
+         type == std::uint8_t(rec::wake);
 }
 
 record read_record(const unsigned char* p) {
@@ -56,7 +57,12 @@ record read_record(const unsigned char* p) {
 class decoder {
  public:
   decoder(std::string_view bytes, trace_data& out)
-      : data_(reinterpret_cast<const unsigned char*>(bytes.data())), size_(bytes.size()), out_(out) {}
+      : data_(reinterpret_cast<const unsigned char*>(bytes.data())),
+        size_(bytes.size()),
+        out_(out),
+        compact_(out.header.version >= 3),
+        unit_(compact_ ? slot_size : v2_record_size),
+        max_count_(compact_ ? max_chunk_slots : max_chunk_records) {}
 
   void run(std::size_t pos) {
     std::size_t garbage_from = 0;
@@ -82,16 +88,16 @@ class decoder {
       }
       end_garbage(in_garbage, garbage_from, pos);
       std::size_t body = pos + chunk_header_size;
-      std::size_t available = (size_ - body) / record_size;
+      std::size_t available = (size_ - body) / unit_;
       std::size_t count = h.count;
       if (available < count) {
         out_.report.truncated = true;
         out_.report.truncated_thread = {thread_kind(h.kind), h.index};
-        out_.report.truncated_bytes = count * record_size - (size_ - body);
+        out_.report.truncated_bytes = count * unit_ - (size_ - body);
         count = available;
       }
       chunk(h, body, count, count < h.count);
-      pos = body + std::size_t(h.count) * record_size;
+      pos = body + std::size_t(h.count) * unit_;
     }
     end_garbage(in_garbage, garbage_from, size_);
   }
@@ -107,6 +113,12 @@ class decoder {
     in_garbage = false;
     out_.report.garbage_bytes += to - from;
     ++out_.report.garbage_runs;
+  }
+
+  // A header we are willing to follow. A damaged one would send the decoder
+  // off into the middle of other chunks, so the fields must be in range too.
+  bool plausible(const chunk_header& h) const {
+    return h.magic == chunk_magic && h.kind <= 2 && h.count <= max_count_;
   }
 
   thread_stream& stream(thread_id id) {
@@ -130,8 +142,16 @@ class decoder {
       ++out_.report.out_of_order_chunks;
     s.next_seq = h.seq + 1;
 
+    if (compact_)
+      slots(s, h, body, count, cut);
+    else
+      records(s, body, count, cut);
+  }
+
+  // Versions 1 and 2: 32-byte records.
+  void records(thread_stream& s, std::size_t body, std::size_t count, bool cut) {
     for (std::size_t i = 0; i < count;) {
-      record r = read_record(data_ + body + i * record_size);
+      record r = read_record(data_ + body + i * v2_record_size);
       ++i;
       auto type = std::uint8_t(r.type);
       if (type == 0 || type > last_record_type) {
@@ -139,35 +159,100 @@ class decoder {
         continue;
       }
       if (r.type == rec::string) {
-        std::size_t len = r.a16;
-        std::size_t slots = (len + record_size - 1) / record_size;
-        if (i + slots > count) {
-          // Its payload is not in this chunk: what follows cannot be told
-          // apart from string bytes, so the rest of the chunk is dropped.
-          // (In a cut chunk that is just the truncation.)
-          if (!cut) ++out_.report.string_overruns;
-          return;
-        }
-        const char* text = reinterpret_cast<const char*>(data_ + body + i * record_size);
-        out_.strings[r.a32] = std::string(text, len);
-        i += slots;
+        if (!string(r, body, i, count, v2_record_size, cut)) return;
         continue;
       }
-      if (r.type == rec::site) {
-        out_.sites[r.a32] = raw_site{std::uint32_t(r.x >> 32), std::uint32_t(r.x),
-                                     std::uint32_t(r.y >> 32), std::uint32_t(r.y)};
-        continue;
-      }
-      if (r.type == rec::thread_info) s.os_tid = r.x;
-      if (r.type == rec::drops) s.drop_records += r.a32;
-      ++out_.report.records;
-      s.records.push_back(r);
+      keep(s, r);
     }
+  }
+
+  // Version 3: records of one or two 16-byte slots, times as deltas from
+  // the chunk's base (which time_base records move), a short wake's waker
+  // the task whose poll is open in this chunk.
+  void slots(thread_stream& s, const chunk_header& h, std::size_t body, std::size_t count, bool cut) {
+    std::uint64_t base = h.base;
+    std::uint64_t open = 0;  // a chunk reads on its own: no poll is open at its start
+    for (std::size_t i = 0; i < count;) {
+      const unsigned char* p = data_ + body + i * slot_size;
+      bool is_long = (p[4] & long_flag) != 0;
+      std::size_t n = is_long ? 2 : 1;
+      if (i + n > count) {
+        // Its second slot is not in this chunk (in a cut chunk: the
+        // truncation, already reported).
+        if (!cut) ++out_.report.split_records;
+        return;
+      }
+      i += n;
+      record r;
+      r.ts = base + u32(p);
+      auto type = std::uint8_t(p[4] & ~long_flag);
+      r.type = rec(type);
+      r.a8 = p[5];
+      r.a16 = u16(p + 6);
+      r.x = u64(p + 8);
+      if (is_long) {
+        r.a32 = u32(p + 16);
+        r.y = u64(p + 24);
+      }
+      if (is_long && r.type == rec::time_base) {
+        base = r.x;
+        continue;
+      }
+      // A type the reader does not know still has a known length: skipped.
+      if (type == 0 || type > last_record_type || (!is_long && !short_type(type))) {
+        ++out_.report.unknown_records;
+        continue;
+      }
+      if (r.type == rec::poll_begin)
+        open = r.x;
+      else if (r.type == rec::poll_end)
+        open = 0;
+      else if (r.type == rec::wake && !is_long)
+        r.y = open;
+      if (r.type == rec::string) {
+        if (!string(r, body, i, count, slot_size, cut)) return;
+        continue;
+      }
+      keep(s, r);
+    }
+  }
+
+  // A string record at slot/record i - 1 of a chunk and its payload after
+  // it, whole units of `unit` bytes; false when the payload is not all in
+  // the chunk: what follows cannot be told apart from string bytes, so the
+  // rest of the chunk is dropped. (In a cut chunk that is just the
+  // truncation.)
+  bool string(const record& r, std::size_t body, std::size_t& i, std::size_t count, std::size_t unit, bool cut) {
+    std::size_t len = r.a16;
+    std::size_t n = (len + unit - 1) / unit;
+    if (i + n > count) {
+      if (!cut) ++out_.report.string_overruns;
+      return false;
+    }
+    const char* text = reinterpret_cast<const char*>(data_ + body + i * unit);
+    out_.strings[r.a32] = std::string(text, len);
+    i += n;
+    return true;
+  }
+
+  void keep(thread_stream& s, const record& r) {
+    if (r.type == rec::site) {
+      out_.sites[r.a32] = raw_site{std::uint32_t(r.x >> 32), std::uint32_t(r.x), std::uint32_t(r.y >> 32),
+                                   std::uint32_t(r.y)};
+      return;
+    }
+    if (r.type == rec::thread_info) s.os_tid = r.x;
+    if (r.type == rec::drops) s.drop_records += r.a32;
+    ++out_.report.records;
+    s.records.push_back(r);
   }
 
   const unsigned char* data_;
   std::size_t size_;
   trace_data& out_;
+  bool compact_;           // version 3
+  std::size_t unit_;       // bytes per count in a chunk header
+  std::uint32_t max_count_;
   std::map<thread_id, thread_stream> streams_;
 };
 
@@ -303,9 +388,9 @@ read_result decode_trace(std::string_view bytes, std::string path) {
   h.pid = u64(p + 40);
   h.start_ticks = u64(p + 48);
   h.ticks_per_second = u64(p + 56);
-  if (h.version != 1 && h.version != 2)
-    return fail(fmt::format("unsupported trace version {} (this tool reads 1 and 2)", h.version));
-  if (h.header_size < file_header_size || h.header_size % record_size != 0)
+  if (h.version < 1 || h.version > 3)
+    return fail(fmt::format("unsupported trace version {} (this tool reads 1 to 3)", h.version));
+  if (h.header_size < file_header_size || h.header_size % v2_record_size != 0)
     return fail(fmt::format("bad header size {}", h.header_size));
   if (h.header_size > bytes.size())
     return fail(fmt::format("truncated file header ({} of {} bytes)", bytes.size(), h.header_size));

@@ -2,6 +2,10 @@
 // stream of records per recording thread, plus the strings and spawn sites
 // the streams define.
 //
+// Version 3's compact records (16-byte slots, times as deltas from a base,
+// the waker of a short wake left implicit) are expanded here into the same
+// records as versions 1 and 2 carry, so the rest of the tool reads one form.
+//
 // Record times come out in ns since the trace's start whatever clock the
 // file counts (FORMAT.md, "Time"): a trace in time-stamp counter ticks is
 // converted here, once, through its sync points, and so are the durations
@@ -33,9 +37,14 @@ using weft::detail::trace::thread_kind;
 
 inline constexpr std::size_t file_header_size = sizeof(weft::detail::trace::file_header);
 inline constexpr std::size_t chunk_header_size = sizeof(weft::detail::trace::chunk_header);
-inline constexpr std::size_t record_size = sizeof(weft::detail::trace::record);
+// Versions 1 and 2: records of 32 bytes. Version 3: slots of 16 bytes, a
+// record taking one or two (long_flag), string bytes whole slots.
+inline constexpr std::size_t v2_record_size = 32;
+inline constexpr std::size_t slot_size = sizeof(weft::detail::trace::slot);
 using weft::detail::trace::chunk_magic;  // "WCHK"
-inline constexpr std::uint32_t max_chunk_records = 4096;
+using weft::detail::trace::long_flag;
+inline constexpr std::uint32_t max_chunk_records = 4096;  // version 1 and 2 chunks
+inline constexpr std::uint32_t max_chunk_slots = 8192;    // version 3 chunks
 inline constexpr std::uint16_t no_worker = 0xffff;
 
 struct record {
@@ -56,8 +65,8 @@ struct file_header {
   std::uint32_t workers = 0;
   std::uint32_t flags = 0;
   std::uint64_t pid = 0;
-  std::uint64_t start_ticks = 0;       // version 2
-  std::uint64_t ticks_per_second = 0;  // version 2
+  std::uint64_t start_ticks = 0;       // version 2 on
+  std::uint64_t ticks_per_second = 0;  // version 2 on
   bool flight_recorder() const { return (flags & weft::detail::trace::flag_flight) != 0; }
   // The file counts time-stamp counter ticks (version 1 files never do).
   bool ticks() const { return version >= 2 && (flags & weft::detail::trace::flag_ticks) != 0; }
@@ -110,6 +119,7 @@ struct decode_report {
   std::uint64_t garbage_bytes = 0;     // bytes skipped looking for the next chunk header
   std::uint64_t garbage_runs = 0;      // places where that happened
   std::uint64_t string_overruns = 0;   // chunks stopped because a string ran past their end
+  std::uint64_t split_records = 0;     // version 3: chunks stopped because a long record ran past their end
   std::uint64_t out_of_order_chunks = 0;  // a chunk whose sequence number went backwards
   bool uncalibrated_clock = false;     // ticks, but no sync point or rate to convert them: taken as ns
   std::uint64_t backward_times = 0;    // records earlier than the one before them in their stream
