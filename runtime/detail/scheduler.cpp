@@ -47,6 +47,13 @@ scheduler::scheduler(const runtime_config& cfg)
     opts.path = cfg_.trace_path;
     opts.flight_window = cfg_.trace_flight_recorder;
     opts.workers = cfg_.worker_threads;
+    // A flight-recorder dump rouses parked workers to hand in their latest
+    // events (from the writer thread on SIGUSR2, too: hence the ready flag,
+    // set once workers_ is complete).
+    opts.wake_workers = [this] {
+      if (!workers_ready_.load(std::memory_order_acquire)) return;
+      for (auto& w : workers_) w->unpark();
+    };
     tracer_ = std::make_unique<trace::tracer>(std::move(opts));
   }
 #endif
@@ -56,6 +63,7 @@ scheduler::scheduler(const runtime_config& cfg)
   for (std::size_t i = 0; i < cfg_.worker_threads; ++i)
     workers_.push_back(std::make_unique<worker>(*this, i));
   for (auto& w : workers_) w->start();
+  workers_ready_.store(true, std::memory_order_release);
 }
 
 scheduler::~scheduler() {
@@ -138,7 +146,12 @@ void scheduler::trace_wake(task_header* t) noexcept {
     tracer_->with_shared(record);
 }
 
-bool scheduler::dump_trace(const std::string& path) { return tracer_ && tracer_->dump(path); }
+bool scheduler::dump_trace(const std::string& path) {
+  if (!tracer_) return false;
+  worker* w = current_worker();
+  bool mine = w && current_scheduler() == this;
+  return tracer_->dump(path, mine ? w->trace_buffer() : current_blocking_trace());
+}
 
 void scheduler::notify_parked() noexcept {
   std::size_t w = idle_.worker_to_notify();

@@ -213,6 +213,7 @@ class scheduler {
   std::vector<std::unique_ptr<worker>> workers_;
   std::unique_ptr<blocking_pool> blocking_;
   std::atomic<bool> shutdown_{false};
+  std::atomic<bool> workers_ready_{false};  // workers_ is complete (a tracer callback reads it)
   std::atomic<std::size_t> next_home_{0};
 };
 

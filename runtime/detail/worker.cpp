@@ -274,6 +274,7 @@ bool worker::poll_io() noexcept {
   worker_counters::bump(counters_.io_polls);
 #if WEFT_TRACING
   if (trace_) [[unlikely]] {
+    trace_->flush_if_requested();  // a flight-recorder dump waits for our latest events
     std::uint64_t t0 = trace_->now();
     std::size_t n = drain_io();
     std::uint64_t t1 = trace_->now();  // the record's time and the duration's end: one read
@@ -316,7 +317,7 @@ void worker::park() noexcept {
   }
   worker_counters::bump(counters_.parks);
   WEFT_TRACE(event::park, 0, 0, 0, 0, 0);
-  if (trace_) trace_->flush();  // an idle worker's events reach the file now
+  if (trace_) trace_->flush_on_idle();  // an idle worker's events reach the file now
   // Busy time: two clock reads per park, none per poll.
   worker_counters::bump(counters_.busy_ns,
                         steady_ns() - counters_.awake_since_ns.load(std::memory_order_relaxed));
@@ -374,6 +375,9 @@ void worker::park() noexcept {
     consume_wake();
     why = trace::unpark_reason::notified;
   }
+#if WEFT_TRACING
+  if (trace_) trace_->flush_if_stale();
+#endif
   WEFT_TRACE(event::unpark, std::uint8_t(why), 0, 0, 0, 0);
   if (before < 0) {
     searching_ = true;  // unparked by a notifier, which counted us as searching

@@ -54,6 +54,7 @@ bool buffer::next_chunk(std::uint64_t ts) noexcept {
   free_.pop_back();
   count_ = 0;
   base_ = ts;
+  chunk_taken_ns_ = steady_now_ns();
   current_->header.base = ts;
   open_ = 0;  // a chunk reads on its own (FORMAT.md): no poll is open at its start
   return true;
@@ -93,6 +94,28 @@ void buffer::flush() noexcept {
   count_ = slots_per_chunk;  // no chunk: the next record takes one
   last_type_ = 0;
   tracer_.submit(*this, c, last_ts_);
+}
+
+bool buffer::stale() const noexcept {
+  constexpr std::uint64_t stale_ns = 100'000'000;
+  return current_ && steady_now_ns() - chunk_taken_ns_ >= stale_ns;
+}
+
+void buffer::flush_on_idle() noexcept {
+  if (flush_requested_.load(std::memory_order_relaxed)) return answer_flush_request();
+  if (!tracer_.flight_mode() || count_ >= slots_per_chunk / 4 || stale()) flush();
+}
+
+void buffer::flush_if_stale() noexcept {
+  if (tracer_.flight_mode() && stale()) flush();
+}
+
+void buffer::answer_flush_request() noexcept {
+  flush();
+  // release: pairs with collect_workers' acquire; the chunk is in the
+  // tracer's queue (submit took its mutex) before the flag reads false.
+  flush_requested_.store(false, std::memory_order_release);
+  tracer_.flush_answered();
 }
 
 void buffer::recycle(chunk* c) noexcept {
@@ -230,9 +253,17 @@ void tracer::write_chunk(std::FILE* f, const chunk* c) noexcept {
   std::fwrite(c->slots, sizeof(slot), c->header.count, f);
 }
 
+void tracer::absorb_queue() noexcept {
+  for (auto& p : queue_) window_.push_back(p);
+  queue_.clear();
+  trim_window();
+}
+
 void tracer::trim_window() noexcept {
-  // Keep chunks younger than the window, and never so many of one buffer
-  // that its owner runs dry: the oldest go back to their pools.
+  // Drops every chunk older than the window, wherever it sits (a worker that
+  // slept hands in its last chunk late, so arrival order is not age order),
+  // and a buffer's oldest chunks while it holds so many that its owner would
+  // run dry. Chunks go back to their pools.
   std::uint64_t newest = 0;
   for (auto& p : window_) newest = std::max(newest, p.last_ts);
   // Times are ticks: the window's length in ticks at the latest rate (none
@@ -240,15 +271,18 @@ void tracer::trim_window() noexcept {
   std::uint64_t horizon = std::uint64_t(opts_.flight_window.count()) * ticks_per_second_;
   std::unordered_map<buffer*, std::size_t> held;
   for (auto& p : window_) ++held[p.owner];
-  while (!window_.empty()) {
-    pending& oldest = window_.front();
-    bool too_old = horizon > 0 && newest > horizon && oldest.last_ts < newest - horizon;
-    bool starving = held[oldest.owner] + 2 > oldest.owner->pool_size();
-    if (!too_old && !starving) break;
-    --held[oldest.owner];
-    oldest.owner->recycle(oldest.c);
-    window_.pop_front();
+  std::deque<pending> kept;
+  for (auto& p : window_) {  // each buffer's chunks in its own order: oldest first
+    bool too_old = horizon > 0 && newest > horizon && p.last_ts < newest - horizon;
+    bool starving = held[p.owner] + 2 > p.owner->pool_size();
+    if (too_old || starving) {
+      --held[p.owner];
+      p.owner->recycle(p.c);
+    } else {
+      kept.push_back(p);
+    }
   }
+  window_.swap(kept);
 }
 
 void tracer::writer_main() noexcept {
@@ -260,14 +294,13 @@ void tracer::writer_main() noexcept {
         std::chrono::milliseconds(100), next_sync - std::chrono::steady_clock::now());
     cv_.wait_for(lock, wait, [&] { return !queue_.empty() || stopping_; });
     std::deque<pending> batch;
-    batch.swap(queue_);
-    bool stop_now = stopping_ && batch.empty();
+    bool stop_now = stopping_ && queue_.empty();
+    // Flight mode: into the window under the same lock, so that a dump never
+    // misses a chunk in flight between the queue and the window.
+    if (flight_mode()) absorb_queue();
+    else batch.swap(queue_);
     lock.unlock();
     if (flight_mode()) {
-      lock.lock();
-      for (auto& p : batch) window_.push_back(p);
-      trim_window();
-      lock.unlock();
       if (dump_requested.exchange(false, std::memory_order_relaxed) && signal_owner.load() == this)
         dump(fmt::format("{}.{}.wtrace", opts_.path.empty() ? "weft-flight" : opts_.path,
                          unix_now_ns() / 1000000000));
@@ -304,11 +337,37 @@ bool tracer::write_file(const std::string& path, const std::deque<pending>& chun
   return std::fclose(f) == 0 && ok;
 }
 
-bool tracer::dump(const std::string& path) {
+void tracer::collect_workers(buffer* caller) noexcept {
+  if (caller) caller->flush();
+  for (auto& b : workers_)
+    if (b.get() != caller) b->request_flush();
+  if (opts_.wake_workers) opts_.wake_workers();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+  auto answered = [&] {
+    for (auto& b : workers_)
+      if (b->flush_pending()) return false;
+    return true;
+  };
+  std::unique_lock lock(answer_mutex_);
+  answer_cv_.wait_until(lock, deadline, answered);
+}
+
+void tracer::flush_answered() noexcept {
+  { std::lock_guard lock(answer_mutex_); }  // a waiter between its check and its wait sees us
+  answer_cv_.notify_all();
+}
+
+bool tracer::dump(const std::string& path, buffer* caller) {
   if (!flight_mode()) return false;
+  collect_workers(caller);
+  return write_dump(path);
+}
+
+bool tracer::write_dump(const std::string& path) {
   // Sites and strings are defined once per buffer stream; a window may have
   // lost the chunk that defined them, so weft-trace shows such tasks by id.
   std::lock_guard lock(mutex_);
+  absorb_queue();  // chunks handed in since the writer's last pass belong in the dump
   return write_file(path, window_, true);
 }
 

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <source_location>
@@ -113,6 +114,26 @@ class buffer {
   std::uint32_t site_id(const char* name, const std::source_location& where) noexcept;
   // Hands the current chunk (if it holds anything) to the writer.
   void flush() noexcept;
+  // The owner goes idle (a worker parks): flush, so its events reach the
+  // file now. In flight-recorder mode only once the chunk is a quarter full
+  // or 100 ms old, or when a dump asked for it: chunks are the window's
+  // unit, and a worker that parks thousands of times a second would
+  // otherwise fill its whole pool, and so the window, with slivers of the
+  // last few milliseconds.
+  void flush_on_idle() noexcept;
+  // Flight mode, the owner wakes from idling: a chunk kept since before a
+  // long sleep is handed in before the wake's records join it. (Else one
+  // chunk would span the sleep, and the window, which keeps or drops whole
+  // chunks by their latest time, would keep events from before it.)
+  void flush_if_stale() noexcept;
+  // A dump wants this buffer's latest events: the owner flushes at its next
+  // reactor poll or park (flush_if_requested) and clears the flag.
+  void request_flush() noexcept { flush_requested_.store(true, std::memory_order_relaxed); }
+  void flush_if_requested() noexcept {
+    if (flush_requested_.load(std::memory_order_relaxed)) [[unlikely]]
+      answer_flush_request();
+  }
+  bool flush_pending() const noexcept { return flush_requested_.load(std::memory_order_acquire); }
   // Writer side: a chunk comes back for reuse.
   void recycle(chunk* c) noexcept;
 
@@ -152,6 +173,8 @@ class buffer {
     return s;
   }
   slot* place_slow(std::uint64_t ts, std::uint32_t n) noexcept;
+  void answer_flush_request() noexcept;
+  bool stale() const noexcept;  // the current chunk was taken 100 ms ago or more
   void fill(slot* s, event type, std::uint8_t a8, std::uint16_t a16, std::uint64_t x) noexcept {
     s->type = std::uint8_t(type);
     s->a8 = a8;
@@ -187,6 +210,10 @@ class buffer {
   std::uint64_t seq_ = 0;
   std::uint64_t last_ts_ = 0;  // the latest record's time
   std::uint64_t base_ = 0;     // what the current chunk's deltas count from
+  std::uint64_t chunk_taken_ns_ = 0;  // steady clock when current_ was taken (flush_on_idle)
+  // Set by a dump, cleared by the owner once its chunk is handed in (the
+  // dump then finds it under the tracer's mutex, which submit took).
+  std::atomic<bool> flush_requested_{false};
   std::uint64_t open_ = 0;     // the task whose poll_begin is in the current chunk without its end; 0: none
   std::uint8_t last_type_ = 0; // the latest record's type; 0 after a drop or a hand-off
   std::unordered_map<const void*, std::uint32_t> strings_;
@@ -201,6 +228,9 @@ struct tracer_options {
   std::chrono::seconds flight_window{0};  // 0: stream everything to `path`
   std::size_t workers = 0;
   std::size_t chunks_per_buffer = 32;
+  // Flight mode: rouses every worker, so that parked ones answer a dump's
+  // flush request (the scheduler's unpark of each).
+  std::function<void()> wake_workers;
 };
 
 class tracer {
@@ -220,8 +250,13 @@ class tracer {
 
   // `last_ts`: the chunk's latest record's time (flight mode's window).
   void submit(buffer& from, chunk* c, std::uint64_t last_ts) noexcept;
-  // Flight-recorder mode: writes the retained window to `path`.
-  bool dump(const std::string& path);
+  // Flight-recorder mode: writes the retained window to `path`, after
+  // asking every worker for the events it has not handed in yet (up to
+  // 200 ms; a worker stuck in one long poll cannot answer, and the dump goes
+  // without its latest chunk).
+  // `caller`: the calling thread's own buffer, if it has one (flushed here;
+  // it could not answer while it waits).
+  bool dump(const std::string& path, buffer* caller = nullptr);
   // Flushes all buffers and stops the writer. Call after the workers stopped.
   void stop() noexcept;
 
@@ -232,6 +267,8 @@ class tracer {
   const std::string& path() const noexcept { return opts_.path; }
 
   static void request_dump_from_signal() noexcept;
+  // A buffer answered a flush request (collect_workers waits for these).
+  void flush_answered() noexcept;
 
  private:
   struct pending {
@@ -244,6 +281,11 @@ class tracer {
   file_header make_header(std::uint64_t ticks_per_second, bool flight) const noexcept;
   bool write_file(const std::string& path, const std::deque<pending>& chunks, bool flight);
   void trim_window() noexcept;
+  // Flight mode, mutex_ held: handed-in chunks join the window.
+  void absorb_queue() noexcept;
+  // Flight mode: asks the workers to flush and waits (up to 200 ms) for them.
+  void collect_workers(buffer* caller) noexcept;
+  bool write_dump(const std::string& path);
   // Records a clock_sync into the shared buffer and hands that buffer to the
   // writer, so sync points reach the file (or the flight window) promptly.
   sync_point record_sync() noexcept;
@@ -261,6 +303,8 @@ class tracer {
   std::atomic<std::uint32_t> next_string_{1};
   std::atomic<std::uint32_t> next_site_{1};
 
+  std::mutex answer_mutex_;  // with answer_cv_: collect_workers waits for flushes
+  std::condition_variable answer_cv_;
   std::mutex mutex_;  // guards queue_, window_, stopping_
   std::condition_variable cv_;
   std::deque<pending> queue_;   // full chunks waiting for the writer

@@ -3,10 +3,14 @@
 // 30 ms, a blocking job) and the tool reads the file back.
 #include <doctest/doctest.h>
 
+#include <signal.h>
+
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <set>
 #include <string>
+#include <thread>
 
 #include <runtime/runtime.hpp>
 #include <runtime/trace/tracer.hpp>
@@ -45,6 +49,25 @@ weft::task<int> main_task() {
   sum += co_await spin;
   sum += co_await job;
   co_return sum;
+}
+
+// Flight recorder: a burst of named tasks, and a quiet stretch of sleeps.
+weft::task<int> burst(const char* name, int n) {
+  std::vector<weft::join_handle<int>> handles;
+  for (int i = 0; i < n; ++i) handles.push_back(weft::spawn(short_task(i), {.name = name}));
+  int sum = 0;
+  for (auto& h : handles) sum += co_await h;
+  co_return sum;
+}
+
+weft::task<void> tick_for(std::chrono::milliseconds total) {
+  for (auto t = 0ms; t < total; t += 20ms) co_await weft::sleep_for(20ms);
+}
+
+bool has_group(const json::value& summary, const std::string& name) {
+  for (const auto& g : summary["groups"].items)
+    if (g["name"].str() == name) return true;
+  return false;
 }
 
 }  // namespace
@@ -213,5 +236,50 @@ TEST_SUITE("trace/end_to_end") {
     REQUIRE(rate > 0);
     auto jumps_ns = std::uint64_t(4.0L * static_cast<long double>(jump) * 1e9L / rate);
     CHECK(s["span_ns"].u64() >= jumps_ns);
+  }
+
+  TEST_CASE("flight recorder: a dump holds the last second, not the first; SIGUSR2 dumps too") {
+    temp_dir dir;
+    const std::string prefix = dir.file("flight");
+    weft::runtime_config cfg;
+    cfg.worker_threads = 2;
+    cfg.trace_path = prefix;
+    cfg.trace_flight_recorder = 1s;
+    weft::runtime rt{cfg};
+    rt.block_on(burst("flight-early", 40));
+    rt.block_on(tick_for(1500ms));  // longer than the window: the early burst ages out
+    rt.block_on(burst("flight-late", 40));
+    // At once: the workers' last chunks are not handed in yet (a quiet
+    // worker keeps a chunk until it is 100 ms old); the dump asks for them.
+    const std::string dump = dir.file("dump.wtrace");
+    REQUIRE(rt.dump_trace(dump));
+    run_result r = run_tool({"summary", "--json", dump});
+    INFO("stderr: " << r.err);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE_FALSE(r.sanitizer_report());
+    json::value s = json::parse(r.out);
+    CHECK(s["flight_recorder"].b);
+    CHECK(has_group(s, "flight-late"));
+    CHECK_FALSE(has_group(s, "flight-early"));
+    CHECK(s["span_ns"].u64() < 1'400'000'000);  // the window and a chunk's worth, not the 1.5 s run
+
+    // SIGUSR2: the writer thread dumps to <path>.<unix seconds>.wtrace (read
+    // again until complete: we may find the file while it is being written).
+    REQUIRE(::raise(SIGUSR2) == 0);
+    const auto folder = std::filesystem::path(prefix).parent_path();
+    bool read_back = false;
+    for (auto until = std::chrono::steady_clock::now() + 5s;
+         !read_back && std::chrono::steady_clock::now() < until;) {
+      std::this_thread::sleep_for(50ms);
+      for (const auto& e : std::filesystem::directory_iterator(folder)) {
+        std::string name = e.path().filename().string();
+        if (!name.starts_with("flight.") || !name.ends_with(".wtrace")) continue;
+        run_result sr = run_tool({"summary", "--json", e.path().string()});
+        if (sr.exit_code != 0) continue;
+        json::value ss = json::parse(sr.out);
+        read_back = ss["flight_recorder"].b && has_group(ss, "flight-late");
+      }
+    }
+    CHECK(read_back);
   }
 }
