@@ -58,14 +58,15 @@ class blocking_awaitable : blocking_job, cancel_hook {
     auto* self = static_cast<blocking_awaitable*>(job);
     // The job sees its task's context_vars, and its own set() ends with it
     // (the pool thread serves every task). The task is suspended meanwhile.
-    std::optional<thread_context_scope> values(std::in_place, self->task_->context);
-    try {
-      if constexpr (std::is_void_v<R>) self->fn_();
-      else self->value_.emplace(self->fn_());
-    } catch (...) {
-      self->error_ = std::current_exception();
+    {
+      thread_context_scope values(self->task_->context);  // ends before the wake: the task may run at once
+      try {
+        if constexpr (std::is_void_v<R>) self->fn_();
+        else self->value_.emplace(self->fn_());
+      } catch (...) {
+        self->error_ = std::current_exception();
+      }
     }
-    values.reset();  // before the wake: the task may run and end at once
     wake(self->task_);
   }
   static void on_cancel(cancel_hook* hook) noexcept {

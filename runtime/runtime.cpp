@@ -91,7 +91,7 @@ runtime_metrics runtime::metrics() const {
   runtime_metrics m;
   m.workers.reserve(sched_->worker_count());
   auto get = [](const std::atomic<std::uint64_t>& c) { return c.load(std::memory_order_relaxed); };
-  const std::uint64_t now = detail::steady_ns();
+  const std::uint64_t now = detail::steady_now_ns();
   for (std::size_t i = 0; i < sched_->worker_count(); ++i) {
     detail::worker& w = sched_->worker_at(i);
     auto& c = w.counters();

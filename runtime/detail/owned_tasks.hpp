@@ -71,18 +71,10 @@ class owned_tasks {
   // Tasks inserted and not yet removed, and inserted ever. Read without the
   // shard locks, so a snapshot taken while tasks come and go is approximate.
   std::size_t alive() const noexcept {
-    std::uint64_t in = 0, out = 0;
-    for (std::size_t i = 0; i < shard_count_; ++i) {
-      out += shards_[i].removed.load(std::memory_order_relaxed);
-      in += shards_[i].inserted.load(std::memory_order_relaxed);
-    }
+    std::uint64_t out = sum(&shard::removed), in = sum(&shard::inserted);
     return in > out ? std::size_t(in - out) : 0;
   }
-  std::uint64_t inserted() const noexcept {
-    std::uint64_t in = 0;
-    for (std::size_t i = 0; i < shard_count_; ++i) in += shards_[i].inserted.load(std::memory_order_relaxed);
-    return in;
-  }
+  std::uint64_t inserted() const noexcept { return sum(&shard::inserted); }
 
  private:
   struct alignas(64) shard {
@@ -99,6 +91,11 @@ class owned_tasks {
     }
     void unlock() noexcept { busy.store(false, std::memory_order_release); }
   };
+  std::uint64_t sum(std::atomic<std::uint64_t> shard::*count) const noexcept {
+    std::uint64_t total = 0;
+    for (std::size_t i = 0; i < shard_count_; ++i) total += (shards_[i].*count).load(std::memory_order_relaxed);
+    return total;
+  }
   static void bump(std::atomic<std::uint64_t>& c, std::uint64_t by) noexcept {
     c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
   }

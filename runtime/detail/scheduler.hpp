@@ -65,14 +65,11 @@ namespace weft::detail {
 class scheduler;
 class blocking_pool;
 
+// Monotonic time in nanoseconds, for counters (the tracer's sync clock).
+using trace::steady_now_ns;
+
 // Counters a worker keeps about itself. Written by the owner with relaxed
 // stores (single writer, no read-modify-write), read by anyone.
-// Monotonic time in nanoseconds, for counters.
-inline std::uint64_t steady_ns() noexcept {
-  return std::uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                           std::chrono::steady_clock::now().time_since_epoch())
-                           .count());
-}
 
 struct worker_counters {
   std::atomic<std::uint64_t> polls{0};

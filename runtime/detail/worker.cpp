@@ -107,7 +107,7 @@ void worker::run() noexcept {
     CPU_SET(index_ % cores, &set);
     pthread_setaffinity_np(pthread_self(), sizeof set, &set);
   }
-  counters_.awake_since_ns.store(steady_ns(), std::memory_order_relaxed);
+  counters_.awake_since_ns.store(steady_now_ns(), std::memory_order_relaxed);
   WEFT_TRACE(event::thread_info, std::uint8_t(trace::thread_kind::worker), std::uint16_t(index_), 0,
              std::uint64_t(::gettid()), 0);
 
@@ -320,7 +320,7 @@ void worker::park() noexcept {
   if (trace_) trace_->flush_on_idle();  // an idle worker's events reach the file now
   // Busy time: two clock reads per park, none per poll.
   worker_counters::bump(counters_.busy_ns,
-                        steady_ns() - counters_.awake_since_ns.load(std::memory_order_relaxed));
+                        steady_now_ns() - counters_.awake_since_ns.load(std::memory_order_relaxed));
   counters_.awake_since_ns.store(0, std::memory_order_relaxed);
   parked.store(true, std::memory_order_release);
   auto why = trace::unpark_reason::shutdown;
@@ -368,7 +368,7 @@ void worker::park() noexcept {
     stuck = find_stuck_peer();
   }
   parked.store(false, std::memory_order_release);
-  counters_.awake_since_ns.store(steady_ns(), std::memory_order_relaxed);
+  counters_.awake_since_ns.store(steady_now_ns(), std::memory_order_relaxed);
   int before = sched_.idle().unpark_self(index_);
   if (before < 0) {
     // A notifier took us off the sleepers: its stop() may still be pending.
