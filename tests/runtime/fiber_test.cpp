@@ -195,7 +195,9 @@ TEST_CASE("fibers and coroutine tasks await each other") {
   CHECK(r == 42 + 2 + 18);
 }
 
-static void many_fibers(std::size_t n_workers) {
+// One run of the mixed fiber workload on a fresh runtime: checks every
+// result, and returns whether every worker ended at least one fiber.
+static bool many_fibers_once(std::size_t n_workers) {
   const int n = scaled(10000, 2000);
   // How far the fibers got, for the watchdog's report should they hang.
   std::atomic<int> slept{0}, yielded{0}, joined{0}, sent{0}, locked{0}, received{0};
@@ -252,21 +254,33 @@ static void many_fibers(std::size_t n_workers) {
   CHECK(sum_received == long(n) * (n - 1) / 2);
   CHECK(guarded == n);
   int sum_ended = 0;
+  bool all_took_part = true;
+  std::string per_worker;
   for (std::size_t w = 0; w < n_workers; ++w) {
-    INFO("worker ", w);
-    CHECK(ended_on[w].load() > 0);  // fibers were spread over (stolen by) every worker
+    all_took_part = all_took_part && ended_on[w].load() > 0;
     sum_ended += ended_on[w].load();
+    per_worker += std::to_string(ended_on[w].load()) + " ";
   }
   CHECK(sum_ended == n);
   std::uint64_t steals = 0;
   for (auto& w : rt.metrics().workers) steals += w.steals;
-  MESSAGE("workers ", n_workers, ": fibers ended per worker: ",
-          [&] {
-            std::string s;
-            for (auto& e : ended_on) s += std::to_string(e.load()) + " ";
-            return s;
-          }(),
-          "steals: ", steals);
+  MESSAGE("workers ", n_workers, ": fibers ended per worker: ", per_worker, "steals: ", steals);
+  return all_took_part;
+}
+
+static void many_fibers(std::size_t n_workers) {
+  // Fibers are spread over (stolen by, rescued onto) every worker. One run
+  // lasts ~50 ms, and a worker thread that the OS (or the hypervisor) does
+  // not schedule for that long takes no part through no fault of ours: seen
+  // once in CI. A second and third run on fresh runtimes tell that apart from
+  // a worker that is never woken, which fails all three.
+  constexpr int attempts = 3;
+  bool spread = false;
+  for (int a = 0; a < attempts && !spread; ++a) {
+    spread = many_fibers_once(n_workers);
+    if (!spread) MESSAGE("a worker ended no fiber in run ", a + 1, " of at most ", attempts);
+  }
+  CHECK(spread);
 }
 
 TEST_CASE("10,000 fibers sleep, yield, join, send, recv and lock on 2 workers") { many_fibers(2); }
