@@ -118,6 +118,15 @@ class worker {
   // True while parked inside its own io_context (its reactor is served).
   std::atomic<bool> parked{false};
 
+  // One thread at a time runs a worker's io_context: its owner, or one peer
+  // rescuing it. Readiness handlers may then read what the reactor recorded
+  // for their descriptor (net's read watch reads the epoll event mask)
+  // without another thread harvesting into it meanwhile, and restart()
+  // never runs beside a run (Asio forbids it). acquire/release: what one
+  // runner wrote into the reactor, the next one sees.
+  bool try_enter_io() noexcept { return !io_taken_.exchange(true, std::memory_order_acquire); }
+  void leave_io() noexcept { io_taken_.store(false, std::memory_order_release); }
+
   trace::buffer* trace_buffer() const noexcept { return trace_; }
 
  private:
@@ -128,6 +137,7 @@ class worker {
   void poll(task_header* t, trace::poll_source source) noexcept;
   bool poll_io() noexcept;
   std::size_t drain_io() noexcept;
+  void enter_own_io() noexcept;
   void park() noexcept;
   worker* find_stuck_peer() noexcept;
   void arm_peer_watch() noexcept;
@@ -153,6 +163,7 @@ class worker {
   bool consume_wake() noexcept;
 
   std::atomic<bool> wake_requested_{false};  // set by unpark(), with io_.stop()
+  std::atomic<bool> io_taken_{false};  // see try_enter_io
   std::vector<std::uint64_t> seen_progress_;
   worker_counters counters_;
   trace::buffer* trace_ = nullptr;  // this worker's trace buffer, null when not tracing

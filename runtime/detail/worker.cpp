@@ -268,6 +268,8 @@ void worker::poll(task_header* t, trace::poll_source source) noexcept {
 
 bool worker::poll_io() noexcept {
   progress.store(progress.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  // A peer rescuing our reactor is serving it right now: leave it to them.
+  if (!try_enter_io()) return lifo_ || !queue_.empty();
   // A notifier may have stopped our io_context just after we woke by
   // ourselves; undo it before polling, or our reactor would go unserved.
   if (wake_requested_.load(std::memory_order_relaxed)) consume_wake();
@@ -279,11 +281,19 @@ bool worker::poll_io() noexcept {
     std::size_t n = drain_io();
     std::uint64_t t1 = trace_->now();  // the record's time and the duration's end: one read
     trace_->emit_at(t1, event::io_poll, 0, std::uint16_t(index_), std::uint32_t(n), t1 - t0, 0);
-    return lifo_ || !queue_.empty();
+  } else {
+    drain_io();
   }
-#endif
+#else
   drain_io();
+#endif
+  leave_io();
   return lifo_ || !queue_.empty();
+}
+
+void worker::enter_own_io() noexcept {
+  // A peer rescuing our reactor leaves it within one rescue interval.
+  while (!try_enter_io()) std::this_thread::yield();
 }
 
 std::size_t worker::drain_io() noexcept {
@@ -304,6 +314,11 @@ std::size_t worker::drain_io() noexcept {
 }
 
 void worker::park() noexcept {
+  enter_own_io();  // held until we return: we sleep in our io_context
+  struct leave_at_exit {
+    worker& w;
+    ~leave_at_exit() { w.leave_io(); }
+  } leave{*this};
   bool last_searcher = sched_.idle().park(index_, searching_);
   searching_ = false;
   if (last_searcher && sched_.work_visible()) {
@@ -441,15 +456,17 @@ worker* worker::find_stuck_peer() noexcept {
 }
 
 void worker::rescue(worker& peer) noexcept {
+  if (!peer.try_enter_io()) return;  // it came back, or another peer is there
   worker_counters::bump(counters_.rescues);
   const auto interval = sched_.config().reactor_rescue_after;
 #if WEFT_TRACING
   std::uint64_t t0 = trace_ ? trace_->now() : 0;
 #endif
-  // Asio lets several threads run one io_context: while we wait in the
-  // peer's reactor its own thread may come back and poll it too.
+  // While we wait in the peer's reactor its own thread may come back: it
+  // skips its reactor polls, or waits to park, until we leave.
   std::size_t n = peer.io().run_one_for(interval);
   if (n) n += peer.io().poll();
+  peer.leave_io();
 #if WEFT_TRACING
   if (trace_) [[unlikely]] {
     std::uint64_t t1 = trace_->now();
