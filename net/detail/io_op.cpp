@@ -2,6 +2,7 @@
 #include <net/detail/io_op.hpp>
 
 #include <errno.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include <cstring>
@@ -98,7 +99,10 @@ struct io_op_access {
       read_watch* w = watch;
       std::uint64_t s = w ? w->load_state() : 1;
       if (read_watch::ready(s)) {
-        if (attempt(op)) return watched::done;
+        if (attempt(op)) {
+          if (op->short_read_ && w) w->short_read(s);
+          return watched::done;
+        }
         if (!w) {
           // The first wait on this socket: from now on the reactor tells us.
           try {
@@ -161,6 +165,61 @@ void io_op::fail(const char* what) const {
 // ---------------------------------------------------------------------------
 // The readiness watch (see socket_core.hpp)
 
+namespace {
+
+// Two things Asio's epoll reactor keeps private that the watch needs: the
+// events a descriptor is registered for (with the lock that guards them),
+// to add EPOLLRDHUP; and the event mask of the edge being performed, which
+// the reactor stores in the descriptor's operation before completing it.
+// Named through explicit instantiations, where access is not checked.
+using descriptor_state = asio::detail::epoll_reactor::descriptor_state;
+using descriptor_mutex = asio::detail::conditionally_enabled_mutex;
+using reactor_operation = asio::detail::scheduler_operation;
+
+template <class Tag, typename Tag::type Member>
+struct grant_member {
+  friend typename Tag::type member_of(Tag) { return Member; }
+};
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wnon-template-friend"
+struct registered_events_tag {
+  using type = std::uint32_t descriptor_state::*;
+  friend type member_of(registered_events_tag);
+};
+struct descriptor_mutex_tag {
+  using type = descriptor_mutex descriptor_state::*;
+  friend type member_of(descriptor_mutex_tag);
+};
+struct event_mask_tag {
+  using type = unsigned int reactor_operation::*;
+  friend type member_of(event_mask_tag);
+};
+#pragma GCC diagnostic pop
+template struct grant_member<registered_events_tag, &descriptor_state::registered_events_>;
+template struct grant_member<descriptor_mutex_tag, &descriptor_state::mutex_>;
+template struct grant_member<event_mask_tag, &reactor_operation::task_result_>;
+
+// Adds EPOLLRDHUP to the events the descriptor's next EPOLL_CTL_MOD asks
+// for (Asio's later MODs keep it). False if the descriptor is not registered.
+bool ask_for_peer_close(void* reactor_data) noexcept {
+  auto* d = static_cast<descriptor_state*>(reactor_data);
+  descriptor_mutex::scoped_lock lock(d->*member_of(descriptor_mutex_tag{}));
+  std::uint32_t& events = d->*member_of(registered_events_tag{});
+  if (events == 0) return false;
+  events |= EPOLLRDHUP;
+  return true;
+}
+
+// From perform(): did the edge being performed say the peer shut its side
+// (or the socket failed)? (A descriptor_state is an operation through a
+// private base: the C-style cast is the conversion that may name it.)
+bool peer_may_have_closed(void* reactor_data) noexcept {
+  auto* op = (reactor_operation*)static_cast<descriptor_state*>(reactor_data);
+  return op->*member_of(event_mask_tag{}) & (EPOLLRDHUP | EPOLLHUP | EPOLLERR);
+}
+
+}  // namespace
+
 bool read_watch::register_waiter(io_op* op) noexcept {
   auto me = reinterpret_cast<std::uintptr_t>(op);
   waiter_.store(me, std::memory_order_seq_cst);
@@ -189,18 +248,25 @@ bool read_watch::cancel_waiter(io_op* op) noexcept {
 }
 
 boost::asio::detail::reactor_op::status read_watch::do_perform(boost::asio::detail::reactor_op* base) {
-  // On the home reactor's thread, under the descriptor's lock: one perform
-  // at a time per socket.
+  // On the thread running the home reactor (one at a time: see
+  // worker::try_enter_io), under the descriptor's lock: one perform at a
+  // time per socket, and the edge's event mask is this thread's to read.
   auto* w = static_cast<read_watch*>(base);
+  const std::uint64_t closed = peer_may_have_closed(w->descriptor_) ? closed_bit : 0;
   std::uint64_t s = w->state_.load(std::memory_order_relaxed);
-  while (!w->state_.compare_exchange_weak(s, (s + 2) | 1, std::memory_order_seq_cst)) {
-  }
+  std::uint64_t now;
+  do {
+    now = (s + one_tick) | ready_bit | closed;
+  } while (!w->state_.compare_exchange_weak(s, now, std::memory_order_seq_cst));
   std::uintptr_t v = w->waiter_.load(std::memory_order_seq_cst);
   if (v == 0 || !w->waiter_.compare_exchange_strong(v, v | busy, std::memory_order_seq_cst))
     return not_done;  // nobody waits (or the hook just took it back)
   auto* op = reinterpret_cast<io_op*>(v);
   wd::task_header* t = op->task_;
   if (op->attempt_(op)) {
+    // No reader looks at the state while one is registered: only edges
+    // (serialised by the lock) move it, so `now` is current.
+    if (op->short_read_) w->short_read(now);
     // A cancel that came while we attempted loses to the result: the data
     // is delivered, the next await of the task throws.
     w->waiter_.store(0, std::memory_order_seq_cst);
@@ -209,7 +275,7 @@ boost::asio::detail::reactor_op::status read_watch::do_perform(boost::asio::deta
   }
   // Would block (the edge was for data a reader took already): the socket
   // is empty; stay registered unless the task was aborted meanwhile.
-  w->state_.fetch_and(~std::uint64_t(1), std::memory_order_seq_cst);
+  w->state_.fetch_and(~ready_bit, std::memory_order_seq_cst);
   std::uintptr_t expected = v | busy;
   if (w->waiter_.compare_exchange_strong(expected, v, std::memory_order_seq_cst)) return not_done;
   op->cancelled_ = true;
@@ -239,8 +305,9 @@ read_watch* install_on(Socket& s) {
   auto& impl = impl_access<Socket>::impl(s);
   if (!impl.reactor_data_) throw_errno(EBADF, "wait");
   auto& reactor = asio::use_service<asio::detail::reactor>(s.get_executor().context());
-  auto* w = new read_watch(impl.socket_);
-  // Not speculative: queue at once; re-arms the edge (one epoll_ctl).
+  auto* w = new read_watch(impl.socket_, impl.reactor_data_, ask_for_peer_close(impl.reactor_data_));
+  // Not speculative: queue at once; re-arms the edge (one epoll_ctl, which
+  // also registers EPOLLRDHUP).
   reactor.start_op(asio::detail::reactor::read_op, impl.socket_, impl.reactor_data_, w,
                    /*is_continuation=*/false, /*allow_speculative=*/false);
   return w;
@@ -283,12 +350,10 @@ void io_op::on_cancel_watch(wd::cancel_hook* hook) noexcept {
 bool read_some_op::attempt(io_op* base) noexcept {
   auto* self = static_cast<read_some_op*>(base);
   ssize_t n = retrying([&] { return ::recv(self->core_->fd(), self->buf_.data(), self->buf_.size(), 0); });
-  // A short read is not taken as "empty now": the peer's FIN may sit right
-  // behind the data, and its edge was consumed with it (Asio does not
-  // register EPOLLRDHUP, nor tell us the event mask). The next read finds
-  // out with one recv.
-  if (n >= 0) self->bytes_ = std::size_t(n);
-  else if (would_block(n)) return false;
+  if (n >= 0) {
+    self->bytes_ = std::size_t(n);
+    self->short_read_ = n > 0 && std::size_t(n) < self->buf_.size();
+  } else if (would_block(n)) return false;
   else self->ec_ = errno_code(int(-n));
   return true;
 }

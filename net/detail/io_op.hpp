@@ -76,6 +76,7 @@ class io_op : public weft::detail::cancel_hook {
   std::size_t bytes_ = 0;
   bool cancelled_ = false;         // the task was aborted before the operation started
   bool cancel_requested_ = false;  // the hook fired while the operation was pending
+  bool short_read_ = false;        // the attempt read fewer bytes than it asked for
   // Waits on a read_watch: the system call the reactor makes for us (true:
   // done, result stored; false: it would block).
   bool (*attempt_)(io_op*) noexcept = nullptr;

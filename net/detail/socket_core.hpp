@@ -48,20 +48,24 @@ using udp_socket_type = boost::asio::basic_datagram_socket<boost::asio::ip::udp,
 // on the descriptor's read queue for the socket's whole life (its perform
 // never reports done). Every edge the reactor sees runs perform() under the
 // descriptor's lock, which
-//   - advances `state` (tick << 1 | ready): the socket may have data;
+//   - advances `state` (tick << 2 | closed | ready): the socket may have
+//     data; `closed` (sticky) once an edge's event mask said the peer shut
+//     its side or the socket failed (EPOLLRDHUP, added to Asio's
+//     registration, or EPOLLHUP/EPOLLERR);
 //   - if a reader is registered in `waiter`, makes its attempt (the recv,
 //     accept, ...) on the reactor's thread; done: stores the result, clears
 //     `waiter` and wakes the task; would block: leaves it registered.
 // A reader first looks at `state`: ready, it makes the system call itself;
 // EAGAIN clears `ready` (only if the tick did not move, so an edge that raced
 // the call is not lost). Not ready, it registers and suspends without a
-// system call. A request/response turn thus costs the recv that gets the
-// data, the send, and one recv that finds the socket empty: no speculative
-// recv by Asio, no epoll_ctl, no handler allocation. (A short read is not
-// taken as proof of an empty socket, as nginx does: the peer's FIN can sit
-// right behind the data with its edge already consumed, and without
-// EPOLLRDHUP in Asio's registration nor the event mask in perform() we could
-// not tell, and would wait forever for the end of the stream.)
+// system call. A short read (fewer bytes than asked) clears `ready` too, as
+// Tokio and nginx do, unless `closed`: the peer's FIN may sit right behind
+// the data with its edge consumed with the data's, and only the event mask
+// tells. So a request/response turn costs the recv that gets the data and
+// the send: no speculative recv by Asio, no recv that finds the socket
+// empty, no epoll_ctl, no handler allocation. (An edge harvested before
+// EPOLLRDHUP was registered lacks it; the registration's EPOLL_CTL_MOD then
+// raises a fresh edge for whatever is pending, with the full mask.)
 //
 // `waiter` is 0, the waiting io_op, or that pointer | busy (perform is
 // attempting for it) | cancel (its task was aborted meanwhile). The cancel
@@ -90,17 +94,30 @@ class read_watch : public boost::asio::detail::reactor_op {
  public:
   static constexpr std::uintptr_t busy = 1, cancel = 2, flags = 3;
 
-  explicit read_watch(int fd) noexcept
-      : reactor_op(boost::system::error_code(), &do_perform, &do_complete), fd_(fd) {
+  static constexpr std::uint64_t ready_bit = 1, closed_bit = 2, one_tick = 4;
+
+  // `descriptor`: the socket's reactor data, whose edges the watch reads the
+  // event mask of. `mask_has_rdhup`: EPOLLRDHUP is in its registration, so a
+  // short read may be taken as "empty".
+  read_watch(int fd, void* descriptor, bool mask_has_rdhup) noexcept
+      : reactor_op(boost::system::error_code(), &do_perform, &do_complete),
+        fd_(fd),
+        descriptor_(descriptor),
+        state_(mask_has_rdhup ? 0 : closed_bit) {
     cancellation_key_ = this;
   }
 
   int fd() const noexcept { return fd_; }
   std::uint64_t load_state() const noexcept { return state_.load(std::memory_order_seq_cst); }
-  static bool ready(std::uint64_t s) noexcept { return s & 1; }
+  static bool ready(std::uint64_t s) noexcept { return s & ready_bit; }
   // The socket was found empty at a time when the state was `seen`.
   void clear_ready(std::uint64_t seen) noexcept {
-    state_.compare_exchange_strong(seen, seen & ~std::uint64_t(1), std::memory_order_seq_cst);
+    state_.compare_exchange_strong(seen, seen & ~ready_bit, std::memory_order_seq_cst);
+  }
+  // A read at state `seen` got fewer bytes than it asked for: the socket is
+  // empty now, unless the peer's FIN may be queued behind the data.
+  void short_read(std::uint64_t seen) noexcept {
+    if (!(seen & closed_bit)) clear_ready(seen);
   }
   // Registers `op` to be completed by the next edge. False: readiness
   // arrived meanwhile and `op` is not registered (try again yourself).
@@ -114,10 +131,11 @@ class read_watch : public boost::asio::detail::reactor_op {
                           const boost::system::error_code& ec, std::size_t bytes);
 
   const int fd_;
+  void* const descriptor_;  // Asio's epoll_reactor::descriptor_state
   // Starts not ready: the registration re-arms the edge-triggered descriptor
   // (EPOLL_CTL_MOD), so data that came after the caller's EAGAIN raises an
   // edge even if an earlier one was consumed with nobody queued.
-  std::atomic<std::uint64_t> state_{0};
+  std::atomic<std::uint64_t> state_;
   std::atomic<std::uintptr_t> waiter_{0};
 };
 
