@@ -56,7 +56,6 @@ bool buffer::next_chunk(std::uint64_t ts) noexcept {
   base_ = ts;
   chunk_taken_ns_ = steady_now_ns();
   current_->header.base = ts;
-  open_ = 0;  // a chunk reads on its own (FORMAT.md): no poll is open at its start
   return true;
 }
 

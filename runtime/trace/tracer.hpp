@@ -3,8 +3,8 @@
 // mode, keeps the last seconds in memory until dump() or SIGUSR2.
 //
 // Hot path: a thread that records owns its buffer and writes plain stores
-// into its current chunk (16-byte slots: one per poll_begin, poll_end and
-// most wakes, two for any other record); only taking a fresh chunk or
+// into its current chunk (16-byte slots: one per poll and most wakes, two
+// for any other record); only taking a fresh chunk or
 // handing a full one to the writer takes a lock (once per slots_per_chunk
 // slots). When its
 // chunk pool is empty the thread drops events and counts them; it never
@@ -60,42 +60,53 @@ class buffer {
 
   // Owner thread only (or under the shared buffer's mutex).
   //
-  // The hot events take one 16-byte slot (FORMAT.md, version 3):
+  // A poll is one record, written at its end (FORMAT.md, version 4): its
+  // begin only notes the time, source and task. One slot when the task id,
+  // wait kind and duration fit their packed fields (nearly always), two
+  // otherwise. Records made during the poll (wakes, spawns) come before it
+  // in the stream; the reader puts the begin back in front of them.
   void poll_begin_at(std::uint64_t ts, std::uint8_t source, std::uint64_t task) noexcept {
-    slot* s = place(ts, 1);
-    if (!s) [[unlikely]]
-      return;
-    fill(s, event::poll_begin, source, 0, task);
+    // Records of the poll never precede its begin: they clamp to last_ts_.
+    if (std::int64_t(ts - last_ts_) < 0) [[unlikely]]
+      ts = last_ts_;
+    last_ts_ = ts;
+    begin_ = ts;
+    source_ = source;
     open_ = task;
   }
   void poll_end(std::uint8_t outcome, std::uint16_t wait, std::uint64_t task) noexcept {
-    slot* s = place(now(), 1);
-    if (!s) [[unlikely]]
-      return;
-    fill(s, event::poll_end, outcome, wait, task);
+    std::uint64_t ts = now();
+    if (std::int64_t(ts - last_ts_) < 0) [[unlikely]]
+      ts = last_ts_;  // last_ts_ >= begin_: the duration is never negative
+    std::uint64_t duration = ts - begin_;
+    std::uint8_t a8 = std::uint8_t(outcome | source_ << 4);
     open_ = 0;
-  }
-  // The waker is left out when the reader can tell it: it is the task whose
-  // poll is open in this chunk (0 when none is). That is the usual case, a
-  // task waking another during its poll on its worker, or a reactor handler
-  // or a foreign thread waking one; any other (a poll_begin that was
-  // dropped, a poll begun in the previous chunk, a task of another
-  // scheduler waking through the shared buffer) takes the long form.
-  void wake(std::uint8_t from, std::uint16_t from_worker, std::uint64_t task, std::uint64_t waker) noexcept {
-    bool implicit = waker == open_;
-    slot* s = place(now(), implicit ? 1 : 2);
-    if (!s) [[unlikely]]
-      return;
-    if (implicit && waker != open_) [[unlikely]] {
-      // place() started a fresh chunk, where no poll is open: one slot more
-      // (there is room in a fresh chunk).
-      ++count_;
-      implicit = false;
+    if ((task >> poll_task_bits | std::uint64_t(wait) >> poll_wait_bits | duration >> poll_duration_bits) ==
+        0) [[likely]] {
+      slot* s = place(ts, 1);
+      if (!s) [[unlikely]]
+        return;
+      fill(s, event::poll, a8, std::uint16_t(duration),
+           task | std::uint64_t(wait) << poll_task_bits | (duration >> 16) << (poll_task_bits + poll_wait_bits));
+    } else {
+      emit_at(ts, event::poll, a8, wait, 0, task, duration);
     }
-    if (implicit)
-      fill(s, event::wake, from, from_worker, task);
-    else
-      fill_long(s, event::wake, from, from_worker, 0, task, waker);
+  }
+  // The waker is left out when the reader can tell it: the task whose poll
+  // is open (flagged wake_in_poll: the reader takes it from the poll record
+  // that follows), or none. That is the usual case, a task waking another
+  // during its poll on its worker, or a reactor handler or a foreign thread
+  // waking one; any other (a task of another scheduler waking through the
+  // shared buffer) takes the long form.
+  void wake(std::uint8_t from, std::uint16_t from_worker, std::uint64_t task, std::uint64_t waker) noexcept {
+    if (waker == open_) [[likely]] {
+      slot* s = place(now(), 1);
+      if (!s) [[unlikely]]
+        return;
+      fill(s, event::wake, std::uint8_t(from | (waker ? wake_in_poll : 0)), from_worker, task);
+    } else {
+      emit(event::wake, from, from_worker, 0, task, waker);
+    }
   }
   // Any event as a long record (two slots).
   void emit(event type, std::uint8_t a8, std::uint16_t a16, std::uint32_t a32, std::uint64_t x,
@@ -214,7 +225,9 @@ class buffer {
   // Set by a dump, cleared by the owner once its chunk is handed in (the
   // dump then finds it under the tracer's mutex, which submit took).
   std::atomic<bool> flush_requested_{false};
-  std::uint64_t open_ = 0;     // the task whose poll_begin is in the current chunk without its end; 0: none
+  std::uint64_t open_ = 0;     // the task being polled; 0: none
+  std::uint64_t begin_ = 0;    // when its poll began
+  std::uint8_t source_ = 0;    // where it came from (poll_source)
   std::uint8_t last_type_ = 0; // the latest record's type; 0 after a drop or a hand-off
   std::unordered_map<const void*, std::uint32_t> strings_;
   std::unordered_map<std::uint64_t, std::uint32_t> sites_;
