@@ -40,9 +40,9 @@ enum class thread_kind : std::uint16_t { worker = 0, blocking = 1, other = 2 };
 // record is long: two slots, the first shaped like a short one with
 // long_flag set in its type byte, the second holding the rest: a32 in the
 // delta's place, y in x's place, zeros between.
-// Version 4 writes only poll and wake short; a wake is short when its waker
-// is the task whose poll is open (wake_in_poll) or it has none, which the
-// reader fills back in. (Version 3 wrote poll_begin and poll_end short too.)
+// Version 4 writes only poll, wake and spawn short; a wake (spawn) is short
+// when its waker (parent) is the task whose poll is open (in_poll) or it
+// has none, which the reader fills back in. (Version 3 wrote poll_begin and poll_end short too.)
 struct slot {
   std::uint32_t delta;  // ticks after the chunk's time base
   std::uint8_t type;    // an event, | long_flag for a long record
@@ -53,9 +53,10 @@ struct slot {
 static_assert(sizeof(slot) == 16);
 
 inline constexpr std::uint8_t long_flag = 0x80;
-// Version 4: a short wake's a8 bit saying its waker is the task of the poll
-// it happened in (the next poll record of its thread); without it, none.
-inline constexpr std::uint8_t wake_in_poll = 0x80;
+// Version 4: a short wake's or spawn's a8 bit saying its waker (parent) is
+// the task of the poll it happened in (the next poll record of its thread);
+// without it, none.
+inline constexpr std::uint8_t in_poll = 0x80;
 // Version 4: a short poll record packs the task id, wait kind and the high
 // bits of its duration into x, the duration's low 16 bits into a16.
 inline constexpr unsigned poll_task_bits = 48;

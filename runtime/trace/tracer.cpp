@@ -140,11 +140,7 @@ std::uint32_t buffer::string_id(const char* s) noexcept {
   return id;
 }
 
-std::uint32_t buffer::site_id(const char* name, const std::source_location& where) noexcept {
-  // Sites are keyed by their function-name pointer and line (and name): a
-  // source_location's strings are static, so pointers identify them.
-  std::uint64_t key = reinterpret_cast<std::uintptr_t>(where.function_name()) * 31 +
-                      where.line() * 1000003ull + reinterpret_cast<std::uintptr_t>(name);
+std::uint32_t buffer::site_id_slow(std::uint64_t key, const char* name, const std::source_location& where) noexcept {
   if (auto it = sites_.find(key); it != sites_.end()) return it->second;
   std::uint32_t file = string_id(where.file_name());
   std::uint32_t function = string_id(where.function_name());

@@ -93,7 +93,7 @@ class buffer {
     }
   }
   // The waker is left out when the reader can tell it: the task whose poll
-  // is open (flagged wake_in_poll: the reader takes it from the poll record
+  // is open (flagged in_poll: the reader takes it from the poll record
   // that follows), or none. That is the usual case, a task waking another
   // during its poll on its worker, or a reactor handler or a foreign thread
   // waking one; any other (a task of another scheduler waking through the
@@ -103,9 +103,22 @@ class buffer {
       slot* s = place(now(), 1);
       if (!s) [[unlikely]]
         return;
-      fill(s, event::wake, std::uint8_t(from | (waker ? wake_in_poll : 0)), from_worker, task);
+      fill(s, event::wake, std::uint8_t(from | (waker ? in_poll : 0)), from_worker, task);
     } else {
       emit(event::wake, from, from_worker, 0, task, waker);
+    }
+  }
+  // A task spawned: one slot when its parent is the task being polled (the
+  // reader takes it from the poll record that follows, as for a wake) or
+  // none, and its site id fits a16; else long.
+  void spawn(std::uint8_t kind, std::uint32_t site, std::uint64_t task, std::uint64_t parent) noexcept {
+    if (parent == open_ && site <= 0xffff) [[likely]] {
+      slot* s = place(now(), 1);
+      if (!s) [[unlikely]]
+        return;
+      fill(s, event::spawn, std::uint8_t(kind | (parent ? in_poll : 0)), std::uint16_t(site), task);
+    } else {
+      emit(event::spawn, kind, 0, site, task, parent);
     }
   }
   // Any event as a long record (two slots).
@@ -121,8 +134,21 @@ class buffer {
       return;
     fill_long(s, type, a8, a16, a32, x, y);
   }
-  // Interned ids of a spawn site, defined in this buffer's stream on first use.
-  std::uint32_t site_id(const char* name, const std::source_location& where) noexcept;
+  // Interned ids of a spawn site, defined in this buffer's stream on first
+  // use. A small direct-mapped cache in front of the map: a spawn-heavy
+  // task spawns from a few sites over and over.
+  std::uint32_t site_id(const char* name, const std::source_location& where) noexcept {
+    // Sites are keyed by their function-name pointer and line (and name): a
+    // source_location's strings are static, so pointers identify them.
+    std::uint64_t key = reinterpret_cast<std::uintptr_t>(where.function_name()) * 31 +
+                        where.line() * 1000003ull + reinterpret_cast<std::uintptr_t>(name);
+    site_cache_entry& e = site_cache_[(key ^ key >> 7 ^ key >> 17) % site_cache_size];
+    if (e.key == key && e.id != 0) [[likely]]
+      return e.id;
+    std::uint32_t id = site_id_slow(key, name, where);
+    if (id != 0) e = {key, id};
+    return id;
+  }
   // Hands the current chunk (if it holds anything) to the writer.
   void flush() noexcept;
   // The owner goes idle (a worker parks): flush, so its events reach the
@@ -210,6 +236,7 @@ class buffer {
   // Hands the current chunk over and takes a fresh one whose base is `ts`.
   bool next_chunk(std::uint64_t ts) noexcept;
   std::uint32_t string_id(const char* s) noexcept;
+  std::uint32_t site_id_slow(std::uint64_t key, const char* name, const std::source_location& where) noexcept;
 
   tracer& tracer_;
   const std::uint64_t start_ticks_;
@@ -231,6 +258,12 @@ class buffer {
   std::uint8_t last_type_ = 0; // the latest record's type; 0 after a drop or a hand-off
   std::unordered_map<const void*, std::uint32_t> strings_;
   std::unordered_map<std::uint64_t, std::uint32_t> sites_;
+  struct site_cache_entry {
+    std::uint64_t key = 0;
+    std::uint32_t id = 0;  // 0: empty (site ids start at 1)
+  };
+  static constexpr std::size_t site_cache_size = 64;
+  site_cache_entry site_cache_[site_cache_size];
   std::mutex pool_mutex_;  // guards free_ (owner takes, writer returns)
   std::vector<chunk*> free_;
   std::vector<std::unique_ptr<chunk>> owned_;

@@ -39,18 +39,23 @@ chunk_header read_chunk_header(const unsigned char* p) {
 // The record types a version 3 (4) file may write in one slot.
 bool short_type(std::uint8_t type, bool v4) {
   return type == std::uint8_t(rec::poll_begin) || type == std::uint8_t(rec::poll_end) ||
-         type == std::uint8_t(rec::wake) || (v4 && type == std::uint8_t(rec::poll));
+         type == std::uint8_t(rec::wake) ||
+         (v4 && (type == std::uint8_t(rec::poll) || type == std::uint8_t(rec::spawn)));
 }
 
 namespace tr = weft::detail::trace;
 
-// Version 4: a short wake's waker until the poll that follows it names it.
-constexpr std::uint64_t waker_of_enclosing_poll = ~std::uint64_t(0);
+// Version 4: a short wake's waker (spawn's parent) until the poll that
+// follows it names it.
+constexpr std::uint64_t task_of_enclosing_poll = ~std::uint64_t(0);
+
+// A wake's waker or a spawn's parent: the task that made it.
+bool made_by_task(const record& r) { return r.type == rec::wake || r.type == rec::spawn; }
 
 // Version 4: turns each stream's poll records (kept as rec::poll with the
 // poll's begin in y, outcome in a8, source in a16 >> 8, wait kind in a32)
-// back into poll_begin and poll_end, and names the waker of the short wakes
-// made during a poll. The records a poll made come before its record: its
+// back into poll_begin and poll_end, and names the waker (parent) of the
+// short wakes (spawns) made during a poll. The records a poll made come before its record: its
 // begin goes in front of those later than it (or as late and made in it).
 // A wake told to be in a poll whose record is missing (a lost chunk, a
 // dropped event) has no poll of its own after it, only a later one, which
@@ -59,7 +64,7 @@ void expand_polls(thread_stream& s, decode_report& report) {
   std::vector<record> out;
   out.reserve(s.records.size() + s.records.size() / 2);
   std::size_t since = 0;  // first record after the previous poll
-  auto in_poll = [](const record& r) { return r.type == rec::wake && r.y == waker_of_enclosing_poll; };
+  auto in_poll = [](const record& r) { return made_by_task(r) && r.y == task_of_enclosing_poll; };
   for (const record& r : s.records) {
     if (r.type != rec::poll) {
       out.push_back(r);
@@ -69,8 +74,8 @@ void expand_polls(thread_stream& s, decode_report& report) {
     for (std::size_t j = since; j < out.size(); ++j)
       if (in_poll(out[j])) out[j].y = out[j].ts >= begin ? r.x : 0;
     std::size_t at = out.size();
-    while (at > since && (out[at - 1].ts > begin || (out[at - 1].ts == begin && out[at - 1].type == rec::wake &&
-                                                      out[at - 1].y == r.x)))
+    while (at > since &&
+           (out[at - 1].ts > begin || (out[at - 1].ts == begin && made_by_task(out[at - 1]) && out[at - 1].y == r.x)))
       --at;
     record b;
     b.ts = begin;
@@ -277,9 +282,13 @@ class decoder {
           r.a32 = wait;
           r.a16 = std::uint16_t((r.a8 >> 4 & 7) << 8);
           r.a8 &= 7;
-        } else if (r.type == rec::wake && !is_long) {
-          r.y = (r.a8 & tr::wake_in_poll) ? waker_of_enclosing_poll : 0;
-          r.a8 &= std::uint8_t(~tr::wake_in_poll);
+        } else if (made_by_task(r) && !is_long) {
+          r.y = (r.a8 & tr::in_poll) ? task_of_enclosing_poll : 0;
+          r.a8 &= std::uint8_t(~tr::in_poll);
+          if (r.type == rec::spawn) {  // the site id in a16
+            r.a32 = r.a16;
+            r.a16 = 0;
+          }
         }
       } else if (r.type == rec::poll_begin) {
         open = r.x;
@@ -330,7 +339,7 @@ class decoder {
   std::size_t size_;
   trace_data& out_;
   bool compact_;           // version 3 on
-  bool v4_;                // version 4 on: poll records, wake_in_poll
+  bool v4_;                // version 4 on: poll records, in_poll wakes and spawns
   std::size_t unit_;       // bytes per count in a chunk header
   std::uint32_t max_count_;
   std::map<thread_id, thread_stream> streams_;
