@@ -149,8 +149,9 @@ class buffer {
     if (id != 0) e = {key, id};
     return id;
   }
-  // Hands the current chunk (if it holds anything) to the writer.
-  void flush() noexcept;
+  // Hands the current chunk (if it holds anything) to the writer, which
+  // writes it promptly.
+  void flush() noexcept { hand_in(false); }
   // The owner goes idle (a worker parks): flush, so its events reach the
   // file now. In flight-recorder mode only once the chunk is a quarter full
   // or 100 ms old, or when a dump asked for it: chunks are the window's
@@ -233,6 +234,9 @@ class buffer {
     tail->x = y;
     last_type_ = std::uint8_t(type);
   }
+  // Hands the current chunk to the writer; `full`: because it is full, which
+  // the writer may let wait for a few more (tracer::submit).
+  void hand_in(bool full) noexcept;
   // Hands the current chunk over and takes a fresh one whose base is `ts`.
   bool next_chunk(std::uint64_t ts) noexcept;
   std::uint32_t string_id(const char* s) noexcept;
@@ -295,7 +299,11 @@ class tracer {
   }
 
   // `last_ts`: the chunk's latest record's time (flight mode's window).
-  void submit(buffer& from, chunk* c, std::uint64_t last_ts) noexcept;
+  // `full`: a full chunk handed in to make room. The writer is woken for a
+  // batch of those (writer_batch), not each: a worker filling chunks fast
+  // then pays no wake-up per chunk, nor the writer a context switch. Any
+  // other hand-in (idle, stop, a dump, a sync point) wakes it at once.
+  void submit(buffer& from, chunk* c, std::uint64_t last_ts, bool full = false) noexcept;
   // Flight-recorder mode: writes the retained window to `path`, after
   // asking every worker for the events it has not handed in yet (up to
   // 200 ms; a worker stuck in one long poll cannot answer, and the dump goes
@@ -351,11 +359,13 @@ class tracer {
 
   std::mutex answer_mutex_;  // with answer_cv_: collect_workers waits for flushes
   std::condition_variable answer_cv_;
-  std::mutex mutex_;  // guards queue_, window_, stopping_
+  std::mutex mutex_;  // guards queue_, window_, stopping_, urgent_
   std::condition_variable cv_;
   std::deque<pending> queue_;   // full chunks waiting for the writer
   std::deque<pending> window_;  // flight mode: retained chunks, oldest first
   bool stopping_ = false;
+  bool urgent_ = false;  // a chunk in queue_ that should not wait for a batch
+  static constexpr std::size_t writer_batch = 4;
   std::uint64_t ticks_per_second_ = ticks_are_tsc ? 0 : 1'000'000'000;  // writer thread: rate from start to its latest sync
   std::thread writer_;
 };
