@@ -91,7 +91,7 @@ void scheduler::spawn(task_header* t) noexcept {
     std::uint64_t parent = t->parent_id;
     auto record = [&](trace::buffer& b) {
       std::uint32_t site = b.site_id(t->site.name, t->site.where);
-      b.emit(trace::event::spawn, 0, 0, site, t->id, parent);
+      b.spawn(0, site, t->id, parent);
     };
     if (worker* w = current_worker(); w && w->trace_buffer() && current_scheduler() == this)
       record(*w->trace_buffer());

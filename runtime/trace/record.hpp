@@ -27,6 +27,8 @@ enum class event : std::uint8_t {
   // Version 3 only, always long: resets the chunk's time base (x = the new
   // base, ticks since start), for a delta that would not fit in 32 bits.
   time_base = 18,
+  // Version 4 on: a whole poll in one record, written at its end (FORMAT.md).
+  poll = 19,
 };
 
 enum class poll_source : std::uint8_t { lifo = 0, local = 1, inject = 2, stolen = 3, other = 4 };
@@ -38,9 +40,9 @@ enum class thread_kind : std::uint16_t { worker = 0, blocking = 1, other = 2 };
 // record is long: two slots, the first shaped like a short one with
 // long_flag set in its type byte, the second holding the rest: a32 in the
 // delta's place, y in x's place, zeros between.
-// Only poll_begin, poll_end and wake are ever written short; a wake is
-// short when its waker is the task whose poll is open in the same chunk (or
-// none is open and it has none), which the reader fills back in.
+// Version 4 writes only poll, wake and spawn short; a wake (spawn) is short
+// when its waker (parent) is the task whose poll is open (in_poll) or it
+// has none, which the reader fills back in. (Version 3 wrote poll_begin and poll_end short too.)
 struct slot {
   std::uint32_t delta;  // ticks after the chunk's time base
   std::uint8_t type;    // an event, | long_flag for a long record
@@ -51,6 +53,15 @@ struct slot {
 static_assert(sizeof(slot) == 16);
 
 inline constexpr std::uint8_t long_flag = 0x80;
+// Version 4: a short wake's or spawn's a8 bit saying its waker (parent) is
+// the task of the poll it happened in (the next poll record of its thread);
+// without it, none.
+inline constexpr std::uint8_t in_poll = 0x80;
+// Version 4: a short poll record packs the task id, wait kind and the high
+// bits of its duration into x, the duration's low 16 bits into a16.
+inline constexpr unsigned poll_task_bits = 48;
+inline constexpr unsigned poll_wait_bits = 4;
+inline constexpr unsigned poll_duration_bits = 16 + 64 - poll_task_bits - poll_wait_bits;  // 28
 
 struct chunk_header {
   std::uint32_t magic;  // 'WCHK'
@@ -67,12 +78,14 @@ inline constexpr std::uint32_t chunk_magic = 0x4B484357u;
 // A chunk holds 64 KiB of slots, as it held 2048 records of 32 bytes.
 inline constexpr std::uint32_t slots_per_chunk = 4096;
 
+// Version 4: a poll is one record (poll) written at its end, carrying its
+// duration, source and outcome; no poll_begin or poll_end is written.
 // Version 3: 16-byte slots, times as 32-bit deltas from a per-chunk base,
 // the hot events in one slot. Version 2: timestamps may be CPU time-stamp
 // counter ticks (flag_ticks), converted to ns by the reader through
 // clock_sync records. Version 1: steady_clock ns only. Both with 32-byte
 // records.
-inline constexpr std::uint32_t format_version = 3;
+inline constexpr std::uint32_t format_version = 4;
 inline constexpr std::uint32_t flag_flight = 1u;  // a flight-recorder dump
 inline constexpr std::uint32_t flag_ticks = 2u;   // ts are counter ticks, not ns
 

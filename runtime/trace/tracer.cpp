@@ -47,7 +47,7 @@ buffer::buffer(tracer& t, thread_kind kind, std::uint16_t index, std::size_t poo
 buffer::~buffer() = default;
 
 bool buffer::next_chunk(std::uint64_t ts) noexcept {
-  if (current_) flush();
+  if (current_) hand_in(true);
   std::lock_guard lock(pool_mutex_);
   if (free_.empty()) return false;
   current_ = free_.back();
@@ -56,7 +56,6 @@ bool buffer::next_chunk(std::uint64_t ts) noexcept {
   base_ = ts;
   chunk_taken_ns_ = steady_now_ns();
   current_->header.base = ts;
-  open_ = 0;  // a chunk reads on its own (FORMAT.md): no poll is open at its start
   return true;
 }
 
@@ -86,14 +85,14 @@ slot* buffer::place_slow(std::uint64_t ts, std::uint32_t n) noexcept {
   return s;
 }
 
-void buffer::flush() noexcept {
+void buffer::hand_in(bool full) noexcept {
   if (!current_ || count_ == 0) return;
   chunk* c = std::exchange(current_, nullptr);
   c->header = chunk_header{chunk_magic, std::uint16_t(kind_), index_, count_, dropped_, seq_++, c->header.base};
   dropped_ = 0;
   count_ = slots_per_chunk;  // no chunk: the next record takes one
   last_type_ = 0;
-  tracer_.submit(*this, c, last_ts_);
+  tracer_.submit(*this, c, last_ts_, full);
 }
 
 bool buffer::stale() const noexcept {
@@ -141,11 +140,7 @@ std::uint32_t buffer::string_id(const char* s) noexcept {
   return id;
 }
 
-std::uint32_t buffer::site_id(const char* name, const std::source_location& where) noexcept {
-  // Sites are keyed by their function-name pointer and line (and name): a
-  // source_location's strings are static, so pointers identify them.
-  std::uint64_t key = reinterpret_cast<std::uintptr_t>(where.function_name()) * 31 +
-                      where.line() * 1000003ull + reinterpret_cast<std::uintptr_t>(name);
+std::uint32_t buffer::site_id_slow(std::uint64_t key, const char* name, const std::source_location& where) noexcept {
   if (auto it = sites_.find(key); it != sites_.end()) return it->second;
   std::uint32_t file = string_id(where.file_name());
   std::uint32_t function = string_id(where.function_name());
@@ -203,12 +198,15 @@ buffer& tracer::new_blocking_buffer() {
   return *blocking_.back();
 }
 
-void tracer::submit(buffer& from, chunk* c, std::uint64_t last) noexcept {
+void tracer::submit(buffer& from, chunk* c, std::uint64_t last, bool full) noexcept {
+  bool wake;
   {
     std::lock_guard lock(mutex_);
     queue_.push_back(pending{&from, c, last});
+    urgent_ = urgent_ || !full;
+    wake = urgent_ || queue_.size() >= writer_batch;
   }
-  cv_.notify_one();
+  if (wake) cv_.notify_one();
 }
 
 file_header tracer::make_header(std::uint64_t rate, bool flight) const noexcept {
@@ -292,7 +290,9 @@ void tracer::writer_main() noexcept {
   for (;;) {
     auto wait = std::min<std::chrono::steady_clock::duration>(
         std::chrono::milliseconds(100), next_sync - std::chrono::steady_clock::now());
-    cv_.wait_for(lock, wait, [&] { return !queue_.empty() || stopping_; });
+    // Full chunks wait for a batch (or the timeout, at most 100 ms).
+    cv_.wait_for(lock, wait, [&] { return queue_.size() >= writer_batch || urgent_ || stopping_; });
+    urgent_ = false;
     std::deque<pending> batch;
     bool stop_now = stopping_ && queue_.empty();
     // Flight mode: into the window under the same lock, so that a dump never

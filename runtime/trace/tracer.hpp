@@ -3,8 +3,8 @@
 // mode, keeps the last seconds in memory until dump() or SIGUSR2.
 //
 // Hot path: a thread that records owns its buffer and writes plain stores
-// into its current chunk (16-byte slots: one per poll_begin, poll_end and
-// most wakes, two for any other record); only taking a fresh chunk or
+// into its current chunk (16-byte slots: one per poll and most wakes, two
+// for any other record); only taking a fresh chunk or
 // handing a full one to the writer takes a lock (once per slots_per_chunk
 // slots). When its
 // chunk pool is empty the thread drops events and counts them; it never
@@ -60,42 +60,66 @@ class buffer {
 
   // Owner thread only (or under the shared buffer's mutex).
   //
-  // The hot events take one 16-byte slot (FORMAT.md, version 3):
+  // A poll is one record, written at its end (FORMAT.md, version 4): its
+  // begin only notes the time, source and task. One slot when the task id,
+  // wait kind and duration fit their packed fields (nearly always), two
+  // otherwise. Records made during the poll (wakes, spawns) come before it
+  // in the stream; the reader puts the begin back in front of them.
   void poll_begin_at(std::uint64_t ts, std::uint8_t source, std::uint64_t task) noexcept {
-    slot* s = place(ts, 1);
-    if (!s) [[unlikely]]
-      return;
-    fill(s, event::poll_begin, source, 0, task);
+    // Records of the poll never precede its begin: they clamp to last_ts_.
+    if (std::int64_t(ts - last_ts_) < 0) [[unlikely]]
+      ts = last_ts_;
+    last_ts_ = ts;
+    begin_ = ts;
+    source_ = source;
     open_ = task;
   }
   void poll_end(std::uint8_t outcome, std::uint16_t wait, std::uint64_t task) noexcept {
-    slot* s = place(now(), 1);
-    if (!s) [[unlikely]]
-      return;
-    fill(s, event::poll_end, outcome, wait, task);
+    std::uint64_t ts = now();
+    if (std::int64_t(ts - last_ts_) < 0) [[unlikely]]
+      ts = last_ts_;  // last_ts_ >= begin_: the duration is never negative
+    std::uint64_t duration = ts - begin_;
+    std::uint8_t a8 = std::uint8_t(outcome | source_ << 4);
     open_ = 0;
-  }
-  // The waker is left out when the reader can tell it: it is the task whose
-  // poll is open in this chunk (0 when none is). That is the usual case, a
-  // task waking another during its poll on its worker, or a reactor handler
-  // or a foreign thread waking one; any other (a poll_begin that was
-  // dropped, a poll begun in the previous chunk, a task of another
-  // scheduler waking through the shared buffer) takes the long form.
-  void wake(std::uint8_t from, std::uint16_t from_worker, std::uint64_t task, std::uint64_t waker) noexcept {
-    bool implicit = waker == open_;
-    slot* s = place(now(), implicit ? 1 : 2);
-    if (!s) [[unlikely]]
-      return;
-    if (implicit && waker != open_) [[unlikely]] {
-      // place() started a fresh chunk, where no poll is open: one slot more
-      // (there is room in a fresh chunk).
-      ++count_;
-      implicit = false;
+    if ((task >> poll_task_bits | std::uint64_t(wait) >> poll_wait_bits | duration >> poll_duration_bits) ==
+        0) [[likely]] {
+      slot* s = place(ts, 1);
+      if (!s) [[unlikely]]
+        return;
+      fill(s, event::poll, a8, std::uint16_t(duration),
+           task | std::uint64_t(wait) << poll_task_bits | (duration >> 16) << (poll_task_bits + poll_wait_bits));
+    } else {
+      emit_at(ts, event::poll, a8, wait, 0, task, duration);
     }
-    if (implicit)
-      fill(s, event::wake, from, from_worker, task);
-    else
-      fill_long(s, event::wake, from, from_worker, 0, task, waker);
+  }
+  // The waker is left out when the reader can tell it: the task whose poll
+  // is open (flagged in_poll: the reader takes it from the poll record
+  // that follows), or none. That is the usual case, a task waking another
+  // during its poll on its worker, or a reactor handler or a foreign thread
+  // waking one; any other (a task of another scheduler waking through the
+  // shared buffer) takes the long form.
+  void wake(std::uint8_t from, std::uint16_t from_worker, std::uint64_t task, std::uint64_t waker) noexcept {
+    if (waker == open_) [[likely]] {
+      slot* s = place(now(), 1);
+      if (!s) [[unlikely]]
+        return;
+      fill(s, event::wake, std::uint8_t(from | (waker ? in_poll : 0)), from_worker, task);
+    } else {
+      emit(event::wake, from, from_worker, 0, task, waker);
+    }
+  }
+  // A task spawned: one slot when its parent is the task being polled (the
+  // reader takes it from the poll record that follows, as for a wake) or
+  // none, and its site id fits a16; else long.
+  void spawn(std::uint8_t kind, std::uint32_t site, std::uint64_t task, std::uint64_t parent) noexcept {
+    if (parent == open_ && site <= 0xffff) [[likely]] {
+      slot* s = place(now(), 1);
+      if (!s) [[unlikely]]
+        return;
+      fill(s, event::spawn, std::uint8_t(kind | (parent ? in_poll : 0)), std::uint16_t(site), task);
+    } else {
+      emit(event::spawn, kind, 0, site, task, parent);
+    }
   }
   // Any event as a long record (two slots).
   void emit(event type, std::uint8_t a8, std::uint16_t a16, std::uint32_t a32, std::uint64_t x,
@@ -110,10 +134,24 @@ class buffer {
       return;
     fill_long(s, type, a8, a16, a32, x, y);
   }
-  // Interned ids of a spawn site, defined in this buffer's stream on first use.
-  std::uint32_t site_id(const char* name, const std::source_location& where) noexcept;
-  // Hands the current chunk (if it holds anything) to the writer.
-  void flush() noexcept;
+  // Interned ids of a spawn site, defined in this buffer's stream on first
+  // use. A small direct-mapped cache in front of the map: a spawn-heavy
+  // task spawns from a few sites over and over.
+  std::uint32_t site_id(const char* name, const std::source_location& where) noexcept {
+    // Sites are keyed by their function-name pointer and line (and name): a
+    // source_location's strings are static, so pointers identify them.
+    std::uint64_t key = reinterpret_cast<std::uintptr_t>(where.function_name()) * 31 +
+                        where.line() * 1000003ull + reinterpret_cast<std::uintptr_t>(name);
+    site_cache_entry& e = site_cache_[(key ^ key >> 7 ^ key >> 17) % site_cache_size];
+    if (e.key == key && e.id != 0) [[likely]]
+      return e.id;
+    std::uint32_t id = site_id_slow(key, name, where);
+    if (id != 0) e = {key, id};
+    return id;
+  }
+  // Hands the current chunk (if it holds anything) to the writer, which
+  // writes it promptly.
+  void flush() noexcept { hand_in(false); }
   // The owner goes idle (a worker parks): flush, so its events reach the
   // file now. In flight-recorder mode only once the chunk is a quarter full
   // or 100 ms old, or when a dump asked for it: chunks are the window's
@@ -196,9 +234,13 @@ class buffer {
     tail->x = y;
     last_type_ = std::uint8_t(type);
   }
+  // Hands the current chunk to the writer; `full`: because it is full, which
+  // the writer may let wait for a few more (tracer::submit).
+  void hand_in(bool full) noexcept;
   // Hands the current chunk over and takes a fresh one whose base is `ts`.
   bool next_chunk(std::uint64_t ts) noexcept;
   std::uint32_t string_id(const char* s) noexcept;
+  std::uint32_t site_id_slow(std::uint64_t key, const char* name, const std::source_location& where) noexcept;
 
   tracer& tracer_;
   const std::uint64_t start_ticks_;
@@ -214,10 +256,18 @@ class buffer {
   // Set by a dump, cleared by the owner once its chunk is handed in (the
   // dump then finds it under the tracer's mutex, which submit took).
   std::atomic<bool> flush_requested_{false};
-  std::uint64_t open_ = 0;     // the task whose poll_begin is in the current chunk without its end; 0: none
+  std::uint64_t open_ = 0;     // the task being polled; 0: none
+  std::uint64_t begin_ = 0;    // when its poll began
+  std::uint8_t source_ = 0;    // where it came from (poll_source)
   std::uint8_t last_type_ = 0; // the latest record's type; 0 after a drop or a hand-off
   std::unordered_map<const void*, std::uint32_t> strings_;
   std::unordered_map<std::uint64_t, std::uint32_t> sites_;
+  struct site_cache_entry {
+    std::uint64_t key = 0;
+    std::uint32_t id = 0;  // 0: empty (site ids start at 1)
+  };
+  static constexpr std::size_t site_cache_size = 64;
+  site_cache_entry site_cache_[site_cache_size];
   std::mutex pool_mutex_;  // guards free_ (owner takes, writer returns)
   std::vector<chunk*> free_;
   std::vector<std::unique_ptr<chunk>> owned_;
@@ -249,7 +299,11 @@ class tracer {
   }
 
   // `last_ts`: the chunk's latest record's time (flight mode's window).
-  void submit(buffer& from, chunk* c, std::uint64_t last_ts) noexcept;
+  // `full`: a full chunk handed in to make room. The writer is woken for a
+  // batch of those (writer_batch), not each: a worker filling chunks fast
+  // then pays no wake-up per chunk, nor the writer a context switch. Any
+  // other hand-in (idle, stop, a dump, a sync point) wakes it at once.
+  void submit(buffer& from, chunk* c, std::uint64_t last_ts, bool full = false) noexcept;
   // Flight-recorder mode: writes the retained window to `path`, after
   // asking every worker for the events it has not handed in yet (up to
   // 200 ms; a worker stuck in one long poll cannot answer, and the dump goes
@@ -305,11 +359,13 @@ class tracer {
 
   std::mutex answer_mutex_;  // with answer_cv_: collect_workers waits for flushes
   std::condition_variable answer_cv_;
-  std::mutex mutex_;  // guards queue_, window_, stopping_
+  std::mutex mutex_;  // guards queue_, window_, stopping_, urgent_
   std::condition_variable cv_;
   std::deque<pending> queue_;   // full chunks waiting for the writer
   std::deque<pending> window_;  // flight mode: retained chunks, oldest first
   bool stopping_ = false;
+  bool urgent_ = false;  // a chunk in queue_ that should not wait for a batch
+  static constexpr std::size_t writer_batch = 4;
   std::uint64_t ticks_per_second_ = ticks_are_tsc ? 0 : 1'000'000'000;  // writer thread: rate from start to its latest sync
   std::thread writer_;
 };

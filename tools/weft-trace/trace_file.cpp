@@ -36,10 +36,66 @@ chunk_header read_chunk_header(const unsigned char* p) {
   return {u32(p), u16(p + 4), u16(p + 6), u32(p + 8), u32(p + 12), u64(p + 16), u64(p + 24)};
 }
 
-// The record types a version 3 file may write in one slot.
-bool short_type(std::uint8_t type) {
+// The record types a version 3 (4) file may write in one slot.
+bool short_type(std::uint8_t type, bool v4) {
   return type == std::uint8_t(rec::poll_begin) || type == std::uint8_t(rec::poll_end) ||
-         type == std::uint8_t(rec::wake);
+         type == std::uint8_t(rec::wake) ||
+         (v4 && (type == std::uint8_t(rec::poll) || type == std::uint8_t(rec::spawn)));
+}
+
+namespace tr = weft::detail::trace;
+
+// Version 4: a short wake's waker (spawn's parent) until the poll that
+// follows it names it.
+constexpr std::uint64_t task_of_enclosing_poll = ~std::uint64_t(0);
+
+// A wake's waker or a spawn's parent: the task that made it.
+bool made_by_task(const record& r) { return r.type == rec::wake || r.type == rec::spawn; }
+
+// Version 4: turns each stream's poll records (kept as rec::poll with the
+// poll's begin in y, outcome in a8, source in a16 >> 8, wait kind in a32)
+// back into poll_begin and poll_end, and names the waker (parent) of the
+// short wakes (spawns) made during a poll. The records a poll made come before its record: its
+// begin goes in front of those later than it (or as late and made in it).
+// A wake told to be in a poll whose record is missing (a lost chunk, a
+// dropped event) has no poll of its own after it, only a later one, which
+// began after it: it keeps no waker.
+void expand_polls(thread_stream& s, decode_report& report) {
+  std::vector<record> out;
+  out.reserve(s.records.size() + s.records.size() / 2);
+  std::size_t since = 0;  // first record after the previous poll
+  auto in_poll = [](const record& r) { return made_by_task(r) && r.y == task_of_enclosing_poll; };
+  for (const record& r : s.records) {
+    if (r.type != rec::poll) {
+      out.push_back(r);
+      continue;
+    }
+    std::uint64_t begin = r.y;
+    for (std::size_t j = since; j < out.size(); ++j)
+      if (in_poll(out[j])) out[j].y = out[j].ts >= begin ? r.x : 0;
+    std::size_t at = out.size();
+    while (at > since &&
+           (out[at - 1].ts > begin || (out[at - 1].ts == begin && made_by_task(out[at - 1]) && out[at - 1].y == r.x)))
+      --at;
+    record b;
+    b.ts = begin;
+    b.type = rec::poll_begin;
+    b.a8 = std::uint8_t(r.a16 >> 8);
+    b.x = r.x;
+    out.insert(out.begin() + std::ptrdiff_t(at), b);
+    record e;
+    e.ts = r.ts;
+    e.type = rec::poll_end;
+    e.a8 = r.a8;
+    e.a16 = std::uint16_t(r.a32);
+    e.x = r.x;
+    out.push_back(e);
+    ++report.records;  // one record in the file, two here
+    since = out.size();
+  }
+  for (std::size_t j = since; j < out.size(); ++j)
+    if (in_poll(out[j])) out[j].y = 0;
+  s.records = std::move(out);
 }
 
 record read_record(const unsigned char* p) {
@@ -61,6 +117,7 @@ class decoder {
         size_(bytes.size()),
         out_(out),
         compact_(out.header.version >= 3),
+        v4_(out.header.version >= 4),
         unit_(compact_ ? slot_size : v2_record_size),
         max_count_(compact_ ? max_chunk_slots : max_chunk_records) {}
 
@@ -166,9 +223,11 @@ class decoder {
     }
   }
 
-  // Version 3: records of one or two 16-byte slots, times as deltas from
-  // the chunk's base (which time_base records move), a short wake's waker
-  // the task whose poll is open in this chunk.
+  // Version 3 on: records of one or two 16-byte slots, times as deltas from
+  // the chunk's base (which time_base records move). Version 3: a short
+  // wake's waker is the task whose poll is open in this chunk. Version 4:
+  // polls are single records, which expand_polls unfolds once the streams
+  // are whole.
   void slots(thread_stream& s, const chunk_header& h, std::size_t body, std::size_t count, bool cut) {
     std::uint64_t base = h.base;
     std::uint64_t open = 0;  // a chunk reads on its own: no poll is open at its start
@@ -199,16 +258,45 @@ class decoder {
         continue;
       }
       // A type the reader does not know still has a known length: skipped.
-      if (type == 0 || type > last_record_type || (!is_long && !short_type(type))) {
+      bool known = type != 0 && (type <= last_record_type || (v4_ && type == std::uint8_t(rec::poll)));
+      if (!known || (!is_long && !short_type(type, v4_))) {
         ++out_.report.unknown_records;
         continue;
       }
-      if (r.type == rec::poll_begin)
+      if (v4_) {
+        if (r.type == rec::poll) {
+          // Unpacked into the form expand_polls reads: y the begin, a32
+          // the wait kind, a16 >> 8 the source, a8 the outcome.
+          std::uint64_t duration;
+          std::uint32_t wait;
+          if (is_long) {
+            duration = r.y;
+            wait = r.a16;
+          } else {
+            constexpr std::uint64_t task_mask = (std::uint64_t(1) << tr::poll_task_bits) - 1;
+            duration = r.a16 | (r.x >> (tr::poll_task_bits + tr::poll_wait_bits)) << 16;
+            wait = std::uint32_t(r.x >> tr::poll_task_bits) & ((1u << tr::poll_wait_bits) - 1);
+            r.x &= task_mask;
+          }
+          r.y = duration <= r.ts ? r.ts - duration : 0;
+          r.a32 = wait;
+          r.a16 = std::uint16_t((r.a8 >> 4 & 7) << 8);
+          r.a8 &= 7;
+        } else if (made_by_task(r) && !is_long) {
+          r.y = (r.a8 & tr::in_poll) ? task_of_enclosing_poll : 0;
+          r.a8 &= std::uint8_t(~tr::in_poll);
+          if (r.type == rec::spawn) {  // the site id in a16
+            r.a32 = r.a16;
+            r.a16 = 0;
+          }
+        }
+      } else if (r.type == rec::poll_begin) {
         open = r.x;
-      else if (r.type == rec::poll_end)
+      } else if (r.type == rec::poll_end) {
         open = 0;
-      else if (r.type == rec::wake && !is_long)
+      } else if (r.type == rec::wake && !is_long) {
         r.y = open;
+      }
       if (r.type == rec::string) {
         if (!string(r, body, i, count, slot_size, cut)) return;
         continue;
@@ -250,7 +338,8 @@ class decoder {
   const unsigned char* data_;
   std::size_t size_;
   trace_data& out_;
-  bool compact_;           // version 3
+  bool compact_;           // version 3 on
+  bool v4_;                // version 4 on: poll records, in_poll wakes and spawns
   std::size_t unit_;       // bytes per count in a chunk header
   std::uint32_t max_count_;
   std::map<thread_id, thread_stream> streams_;
@@ -388,8 +477,8 @@ read_result decode_trace(std::string_view bytes, std::string path) {
   h.pid = u64(p + 40);
   h.start_ticks = u64(p + 48);
   h.ticks_per_second = u64(p + 56);
-  if (h.version < 1 || h.version > 3)
-    return fail(fmt::format("unsupported trace version {} (this tool reads 1 to 3)", h.version));
+  if (h.version < 1 || h.version > 4)
+    return fail(fmt::format("unsupported trace version {} (this tool reads 1 to 4)", h.version));
   if (h.header_size < file_header_size || h.header_size % v2_record_size != 0)
     return fail(fmt::format("bad header size {}", h.header_size));
   if (h.header_size > bytes.size())
@@ -399,6 +488,8 @@ read_result decode_trace(std::string_view bytes, std::string path) {
   decoder d(bytes, t);
   d.run(h.header_size);
   d.finish();
+  if (h.version >= 4)
+    for (thread_stream& s : t.threads) expand_polls(s, t.report);
   // The recorder keeps each thread's times non-decreasing (FORMAT.md).
   for (const thread_stream& s : t.threads)
     for (std::size_t i = 1; i < s.records.size(); ++i) t.report.backward_times += s.records[i].ts < s.records[i - 1].ts;
