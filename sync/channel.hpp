@@ -14,7 +14,11 @@
 //
 // Completion: send completes once its message is in the buffer or handed to
 // a waiting receiver; recv once it has a message, or the channel is closed
-// and empty. Waiting senders and receivers are served in arrival order. An
+// and empty. Waiting senders and receivers are served in arrival order.
+// A bounded channel's send and recv take no lock unless somebody waits (the
+// buffer is a lock-free ring); a sender that finds it full, on a runtime
+// with more than one worker, retries for a moment while receivers make
+// progress before it queues. An
 // operation that completes without waiting spends cooperative budget and,
 // when the budget is used up, yields before returning (keeping its result),
 // so a task that always finds the channel ready still lets others run.

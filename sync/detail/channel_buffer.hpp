@@ -63,11 +63,14 @@ class channel_buffer {
   // Whether try_push could succeed soon without anybody being woken: true
   // for the lock-free ring when consumers take a message within `patience`
   // pauses. The locked ring says false (its consumers contend on the lock).
+  // It reads head_ only every `pauses_per_poll` pauses: each read pulls the
+  // line away from the consumer, whose next pop must then win it back.
+  static constexpr std::size_t pauses_per_poll = 16;
   bool wait_for_consumer(std::size_t patience) const noexcept {
     if (!ring_) return false;
     const std::size_t before = ring_->consumed();
-    for (std::size_t i = 0; i < patience; ++i) {
-      cpu_pause();
+    for (std::size_t i = 0; i < patience; i += pauses_per_poll) {
+      for (std::size_t p = 0; p < pauses_per_poll; ++p) cpu_pause();
       if (ring_->consumed() != before) return true;
     }
     return false;
