@@ -6,7 +6,10 @@
 // Fast paths: lock of a free mutex is one CAS, unlock with nobody waiting is
 // one CAS. With waiters, unlock hands the mutex straight to the oldest one
 // (it wakes owning it) so no task can barge ahead of the queue, and a task
-// that keeps locking and unlocking cannot starve the others.
+// that keeps locking and unlocking cannot starve the others. With more than
+// one worker, a lock that finds the mutex held by a running owner and nobody
+// queued polls it for a moment (~a microsecond) before it queues: a short
+// critical section is over sooner than a suspend and a wake-up would take.
 // Thread safety: lock/try_lock from any task on any worker; the guard (or
 // unlock) from whichever task or thread holds the mutex. Not recursive.
 // Completion: lock completes when the caller owns the mutex. Every lock
