@@ -1,7 +1,5 @@
 #include <sync/mutex.hpp>
 
-#include <sync/detail/spin_wait.hpp>
-
 namespace weft {
 
 bool mutex::lock_or_enqueue(detail::mutex_waiter& w) noexcept {
@@ -9,16 +7,16 @@ bool mutex::lock_or_enqueue(detail::mutex_waiter& w) noexcept {
   std::uint32_t s = state_.load(std::memory_order_relaxed);
   for (;;) {
     if (s == unlocked) {
-      // Free and nobody queued (a queue keeps `queued` set).
+      // Free and nobody queued (a queue keeps the state above `locked`).
       if (state_.compare_exchange_weak(s, locked, std::memory_order_acquire,
                                        std::memory_order_relaxed))
         return true;
       continue;
     }
-    // relaxed: `queued` only diverts the owner's unlock to the slow path,
+    // relaxed: `contended` only diverts the owner's unlock to the slow path,
     // which takes lock_ and so sees the queue; a failed CAS re-reads.
-    if (!(s & queued) && !state_.compare_exchange_weak(s, s | queued, std::memory_order_relaxed,
-                                                       std::memory_order_relaxed))
+    if (s == locked && !state_.compare_exchange_weak(s, contended, std::memory_order_relaxed,
+                                                     std::memory_order_relaxed))
       continue;
     break;
   }
@@ -26,31 +24,10 @@ bool mutex::lock_or_enqueue(detail::mutex_waiter& w) noexcept {
   return false;
 }
 
-bool mutex::spin_lock() noexcept {
-  if (!detail::parallel_workers()) return false;
-  for (unsigned i = 0; i < spin_limit; ++i) {
-    // relaxed reads keep the line shared while the owner works; the CAS in
-    // try_lock_fast is the acquire.
-    const std::uint32_t s = state_.load(std::memory_order_relaxed);
-    if (s == unlocked) {
-      if (try_lock_fast()) return true;
-    } else if (s != locked) {
-      return false;  // someone is queued (FIFO: join them) or the owner is not running
-    }
-    detail::cpu_pause();
-  }
-  return false;
-}
-
 bool mutex::lock_slow(lock_awaiter& w, std::coroutine_handle<> h) noexcept {
-  if (!spin_lock()) {
-    detail::prepare_wait(w, h, &on_cancel, detail::wait_kind::sync);
-    if (!lock_or_enqueue(w)) {
-      w.waited_ = true;
-      return true;
-    }
-    w.task->hook = nullptr;
-  }
+  detail::prepare_wait(w, h, &on_cancel, detail::wait_kind::sync);
+  if (!lock_or_enqueue(w)) return true;
+  w.task->hook = nullptr;
   w.status = detail::wait_status::done;
   return false;
 }
@@ -82,9 +59,8 @@ void mutex::unlock_slow() noexcept {
     }
     // Hand-off: the mutex stays locked and now belongs to w. The wake (an
     // acq_rel RMW on w's task state, after lock_ is released) carries our
-    // critical section to it. A plain store: every other writer of a locked
-    // state_ holds lock_, or is the owner (us, or w once it resumes).
-    state_.store(locked | handed_off | (waiters_.empty() ? 0 : queued), std::memory_order_relaxed);
+    // critical section to it.
+    if (waiters_.empty()) state_.store(locked, std::memory_order_relaxed);
     w->status = detail::wait_status::done;
     next_owner = w->task;
   }
@@ -95,10 +71,9 @@ bool mutex::remove_waiter(detail::mutex_waiter& w) noexcept {
   detail::spin_guard g(lock_);
   if (!w.queued) return false;
   waiters_.remove(&w);
-  // Still `queued`, so still owned by someone (whose unlock is diverted here
-  // and waits for lock_): clear the flag when nobody is left. An RMW: the
-  // owner may be clearing `handed_off` at the same time, without lock_.
-  if (waiters_.empty()) state_.fetch_and(~queued, std::memory_order_relaxed);
+  // Still `contended`, so still owned by someone (whose unlock is diverted
+  // here and waits for lock_): drop to plain `locked` when nobody is left.
+  if (waiters_.empty()) state_.store(locked, std::memory_order_relaxed);
   return true;
 }
 

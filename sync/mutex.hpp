@@ -6,10 +6,7 @@
 // Fast paths: lock of a free mutex is one CAS, unlock with nobody waiting is
 // one CAS. With waiters, unlock hands the mutex straight to the oldest one
 // (it wakes owning it) so no task can barge ahead of the queue, and a task
-// that keeps locking and unlocking cannot starve the others. With more than
-// one worker, a lock that finds the mutex held by a running owner and nobody
-// queued polls it for a moment (~a microsecond) before it queues: a short
-// critical section is over sooner than a suspend and a wake-up would take.
+// that keeps locking and unlocking cannot starve the others.
 // Thread safety: lock/try_lock from any task on any worker; the guard (or
 // unlock) from whichever task or thread holds the mutex. Not recursive.
 // Completion: lock completes when the caller owns the mutex. Every lock
@@ -80,24 +77,13 @@ class mutex {
   friend class condition_variable;
   friend struct detail::sync_probe;
 
-  // state_: unlocked, or `locked` plus flags. `queued`: the queue may be
-  // non-empty, so unlock must take the slow path; it is cleared only under
-  // lock_, so an unlock that sees it can rely on the queue, and lock_ orders
-  // the queue itself. `handed_off`: the mutex was handed to a waiter that
-  // has not resumed yet (a hint for spinners: its owner is not running, so
-  // waiting for an unlock is pointless; the owner clears it on resuming, or
-  // its unlock takes the slow path, which clears it).
+  // state_: unlocked; locked (nobody waits); contended (locked, and the
+  // queue may be non-empty, so unlock must take the slow path). It leaves
+  // `contended` only under lock_, so an unlock that sees it can rely on the
+  // queue, and lock_ orders the queue itself.
   static constexpr std::uint32_t unlocked = 0;
   static constexpr std::uint32_t locked = 1;
-  static constexpr std::uint32_t queued = 2;
-  static constexpr std::uint32_t handed_off = 4;
-
-  // A locker that finds the mutex held by a running owner and nobody queued
-  // polls it this many times (with a pause) before it queues; only on a
-  // runtime with more than one worker (see detail/spin_wait.hpp). The critical
-  // sections a mutex guards are usually far shorter than a suspend and a
-  // wake-up, and queueing turns every later lock into a FIFO hand-off.
-  static constexpr unsigned spin_limit = 1024;
+  static constexpr std::uint32_t contended = 2;
 
   bool try_lock_fast() noexcept {
     std::uint32_t expected = unlocked;
@@ -107,12 +93,6 @@ class mutex {
   }
   // Takes the mutex for `w` or queues it. True: `w` owns it now.
   bool lock_or_enqueue(detail::mutex_waiter& w) noexcept;
-  // Polls a mutex held by a running owner while nobody is queued; true if it
-  // took the mutex.
-  bool spin_lock() noexcept;
-  // The new owner after a hand-off is running: spinning for it pays again.
-  // relaxed: a hint only (see state_).
-  void resumed_after_handoff() noexcept { state_.fetch_and(~handed_off, std::memory_order_relaxed); }
   // Queues w (true: suspend) or takes the mutex at once (false: go on).
   bool lock_slow(lock_awaiter& w, std::coroutine_handle<> h) noexcept;
   void unlock_slow() noexcept;
@@ -191,8 +171,6 @@ class mutex::lock_awaiter : public detail::mutex_waiter {
   guard await_resume() {
     task->hook = nullptr;
     if (status != detail::wait_status::done) throw cancelled{};
-    if (waited_) [[unlikely]]
-      mtx->resumed_after_handoff();
     taken_ = true;
     return guard(mtx);
   }
@@ -203,7 +181,6 @@ class mutex::lock_awaiter : public detail::mutex_waiter {
 
   std::coroutine_handle<> retry_;
   bool taken_ = false;
-  bool waited_ = false;  // queued at some point: owns the mutex by hand-off
 };
 
 inline mutex::lock_awaiter mutex::lock() noexcept { return lock_awaiter(*this); }

@@ -30,12 +30,18 @@
 #include <type_traits>
 #include <utility>
 
-#include <sync/detail/spin_wait.hpp>
-
 namespace weft::detail {
 
 enum class push_result : unsigned char { ok, full, closed };
 enum class pop_result : unsigned char { ok, empty, closed };
+
+inline void cpu_pause() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
 
 inline constexpr std::size_t cache_line = 64;
 

@@ -1,5 +1,4 @@
-// detail::parallel_workers(): whether spinning for another task can pay off;
-// detail::cpu_pause(): one polite iteration of a spin.
+// detail::parallel_workers(): whether spinning for another task can pay off.
 //
 // A bounded channel in steady state is full: producers outrun the consumer.
 // If a sender that finds it full queues and suspends, every message the
@@ -8,7 +7,6 @@
 // another worker a slot frees within tens of nanoseconds, so the sender
 // spins briefly first, and only while the consumer visibly makes progress.
 // On a one-worker runtime the other side cannot run while we spin: never.
-// The mutex spins the same way for an owner running on another worker.
 #pragma once
 
 namespace weft::detail {
@@ -16,13 +14,5 @@ namespace weft::detail {
 // True when the current thread is a worker of a runtime with more than one
 // worker. Out of line: the scheduler header is heavy.
 bool parallel_workers() noexcept;
-
-inline void cpu_pause() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__) || defined(__arm__)
-  asm volatile("yield" ::: "memory");
-#endif
-}
 
 }  // namespace weft::detail
