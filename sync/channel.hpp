@@ -14,7 +14,11 @@
 //
 // Completion: send completes once its message is in the buffer or handed to
 // a waiting receiver; recv once it has a message, or the channel is closed
-// and empty. Waiting senders and receivers are served in arrival order. An
+// and empty. Waiting senders and receivers are served in arrival order.
+// A bounded channel's send and recv take no lock unless somebody waits (the
+// buffer is a lock-free ring); a sender that finds it full, on a runtime
+// with more than one worker, retries for a moment while receivers make
+// progress before it queues. An
 // operation that completes without waiting spends cooperative budget and,
 // when the budget is used up, yields before returning (keeping its result),
 // so a task that always finds the channel ready still lets others run.
@@ -35,6 +39,7 @@
 //    If it had already gone in, send returns normally.
 #pragma once
 
+#include <atomic>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
@@ -43,8 +48,9 @@
 
 #include <runtime/detail/promise_base.hpp>
 #include <runtime/errors.hpp>
-#include <sync/detail/ring_buffer.hpp>
 #include <sync/detail/backoff_spinlock.hpp>
+#include <sync/detail/channel_buffer.hpp>
+#include <sync/detail/spin_wait.hpp>
 #include <sync/detail/waiter.hpp>
 #include <sync/errors.hpp>
 #include <sync/try_result.hpp>
@@ -63,10 +69,8 @@ class channel {
   class recv_awaiter;
 
   // Throws weft::runtime_misuse for a capacity of 0.
-  explicit channel(std::size_t capacity) : capacity_(capacity) {
-    if (capacity == 0) throw runtime_misuse("weft::channel: capacity must be at least 1");
-  }
-  explicit channel(unbounded_t) noexcept : capacity_(SIZE_MAX) {}
+  explicit channel(std::size_t capacity) : buffer_(checked(capacity)), capacity_(capacity) {}
+  explicit channel(unbounded_t) noexcept : buffer_(SIZE_MAX), capacity_(SIZE_MAX) {}
   ~channel() {
     senders_.detach_all();
     receivers_.detach_all();
@@ -91,10 +95,7 @@ class channel {
     return closed_;
   }
   // Messages in the buffer now (not counting senders that wait).
-  std::size_t size() const noexcept {
-    detail::spin_guard g(lock_);
-    return buffer_.size();
-  }
+  std::size_t size() const noexcept { return buffer_.size(); }
   // SIZE_MAX when unbounded.
   std::size_t capacity() const noexcept { return capacity_; }
   bool is_bounded() const noexcept { return capacity_ != SIZE_MAX; }
@@ -105,18 +106,34 @@ class channel {
     detail::spin_guard g(lock_);
     return senders_.size() + receivers_.size();
   }
+  // A full channel's sender retries up to this many times, each after the
+  // consumers took a message within this many pauses (spin_wait.hpp).
+  static constexpr unsigned send_spin_rounds = 64;
+  static constexpr std::size_t send_spin_patience = 64;
+
+  static std::size_t checked(std::size_t capacity) {
+    if (capacity == 0) throw runtime_misuse("weft::channel: capacity must be at least 1");
+    return capacity;
+  }
   bool start_send(send_awaiter& w, std::coroutine_handle<> h);
   bool start_recv(recv_awaiter& w, std::coroutine_handle<> h);
   static void cancel_send(detail::cancel_hook* hook) noexcept;
   static void cancel_recv(detail::cancel_hook* hook) noexcept;
-  // Takes the first waiting sender's message into the buffer (a slot was
-  // just freed). Returns the task to wake after unlocking, or null.
-  detail::task_header* refill_from_sender() noexcept;
+  // Under lock_: moves buffered messages to waiting receivers and waiting
+  // senders' messages into free slots, oldest first, until neither can go
+  // on; then resets the flags. Completed waiters other than `self` go to
+  // `woken` (to be woken after unlocking).
+  void settle_locked(detail::wake_list& woken, detail::waiter* self) noexcept;
+  void settle() noexcept;
 
-  mutable detail::backoff_spinlock lock_;
-  detail::ring_buffer<T> buffer_;
-  detail::waiter_list senders_;    // non-empty only while the buffer is full
-  detail::waiter_list receivers_;  // non-empty only while the buffer is empty
+  detail::channel_buffer<T> buffer_;
+  // Rarely written, read by every operation: kept off the buffer's lines.
+  char pad_[detail::cache_line];
+  std::atomic<bool> senders_waiting_{false};               // senders_ may be non-empty
+  std::atomic<bool> receivers_waiting_{false};             // receivers_ may be non-empty
+  mutable detail::backoff_spinlock lock_;  // guards the lists and closed_
+  detail::waiter_list senders_;    // in practice non-empty only while the buffer is full
+  detail::waiter_list receivers_;  // in practice non-empty only while the buffer is empty
   const std::size_t capacity_;
   bool closed_ = false;
 };
@@ -185,7 +202,12 @@ class channel<T>::recv_awaiter : public detail::waiter {
     task->hook = nullptr;
     if (status == detail::wait_status::cancelled) [[unlikely]]
       throw cancelled{};
-    return std::move(value_);
+    // Field by field, not a copy of the whole optional: its two fields were
+    // just written separately, and one wide load of both cannot be
+    // forwarded from the store buffer, so it would wait for every pending
+    // store (the ring slot's, a cache miss) to drain first.
+    if (!value_) return std::nullopt;
+    return std::optional<T>(std::move(*value_));
   }
 
  private:
@@ -194,61 +216,131 @@ class channel<T>::recv_awaiter : public detail::waiter {
   std::optional<T> value_;
 };
 
+// The buffer fast paths: a send or recv that neither has to wait nor finds
+// anybody waiting touches only the buffer (lock-free for a bounded channel).
+//
+// Waiters and the "somebody waits" flags. A waiter registers under lock_,
+// sets its side's flag (seq_cst), then retries the buffer under lock_ (in
+// settle). An operation that changed the buffer without lock_ loads the
+// other side's flag (seq_cst) afterwards and, when it is set, settles under
+// lock_. Both the buffer's index update and the flag are seq_cst, so of a
+// push racing a receiver's registration at least one sees the other: the
+// receiver's retry finds the message, or the pusher sees the flag and
+// settles. The flags only go false under lock_ when a list is empty; a stale
+// `true` costs a needless settle, never a lost wake-up. New operations that
+// see the flag of their own side go the slow way, behind the queue.
+
 template <class T>
-detail::task_header* channel<T>::refill_from_sender() noexcept {
-  detail::waiter* s = senders_.pop_front();
-  if (!s) return nullptr;
-  auto* sw = static_cast<send_awaiter*>(s);
-  buffer_.push_back(std::move(sw->value_));  // cannot grow: a slot was just freed
-  sw->status = detail::wait_status::done;
-  return sw->task;
+void channel<T>::settle_locked(detail::wake_list& woken, detail::waiter* self) noexcept {
+  for (bool progress = true; progress;) {
+    progress = false;
+    // Messages to the oldest receivers first...
+    while (detail::waiter* r = receivers_.front()) {
+      auto* rw = static_cast<recv_awaiter*>(r);
+      if (buffer_.try_pop(rw->value_) != detail::pop_result::ok) break;
+      receivers_.pop_front();
+      rw->status = detail::wait_status::done;
+      if (r != self) woken.push(r);
+      progress = true;
+    }
+    // ...then the oldest senders' messages into freed slots. A waiting
+    // sender's push cannot throw: the buffer was full when it queued, so it
+    // never grows again (channel_buffer.hpp).
+    while (detail::waiter* s = senders_.front()) {
+      auto* sw = static_cast<send_awaiter*>(s);
+      if (buffer_.try_push(sw->value_) != detail::push_result::ok) break;
+      senders_.pop_front();
+      sw->status = detail::wait_status::done;
+      if (s != self) woken.push(s);
+      progress = !receivers_.empty();  // the new messages may serve them
+    }
+  }
+  // seq_cst: pairs with the loads after a lock-free push or pop (see above).
+  receivers_waiting_.store(!receivers_.empty(), std::memory_order_seq_cst);
+  senders_waiting_.store(!senders_.empty(), std::memory_order_seq_cst);
+}
+
+template <class T>
+void channel<T>::settle() noexcept {
+  detail::wake_list woken;
+  {
+    detail::spin_guard g(lock_);
+    settle_locked(woken, nullptr);
+  }
+  woken.wake_all();
 }
 
 template <class T>
 bool channel<T>::start_send(send_awaiter& w, std::coroutine_handle<> h) {
-  detail::task_header* to_wake = nullptr;
+  // Full: while consumers keep taking messages (on other workers), try
+  // again rather than queue (see spin_wait.hpp); a few rounds at most.
+  bool may_spin = true;
+  for (unsigned round = 0; !senders_waiting_.load(std::memory_order_relaxed); ++round) {
+    switch (buffer_.try_push(w.value_)) {  // may throw bad_alloc (unbounded): rethrown at co_await
+      case detail::push_result::ok:
+        if (receivers_waiting_.load(std::memory_order_seq_cst)) [[unlikely]]
+          settle();
+        w.status = detail::wait_status::done;
+        return detail::yield_if_budget_spent(w.task, h);
+      case detail::push_result::closed:
+        w.status = detail::wait_status::closed;
+        return false;
+      case detail::push_result::full:
+        break;
+    }
+    if (round == 0) may_spin = detail::parallel_workers();
+    if (!may_spin || round == send_spin_rounds || !buffer_.wait_for_consumer(send_spin_patience)) break;
+  }
+  detail::wake_list woken;
   {
     detail::spin_guard g(lock_);
     if (closed_) {
       w.status = detail::wait_status::closed;
       return false;
     }
-    if (detail::waiter* r = receivers_.pop_front()) {
-      // A receiver waits, so the buffer is empty: hand the message over.
-      auto* rw = static_cast<recv_awaiter*>(r);
-      rw->value_.emplace(std::move(w.value_));
-      rw->status = detail::wait_status::done;
-      to_wake = rw->task;
-    } else if (buffer_.size() < capacity_) {
-      buffer_.push_back(std::move(w.value_));  // may throw bad_alloc: unlocks, rethrown at co_await
-    } else {
-      detail::prepare_wait(w, h, &cancel_send, detail::wait_kind::channel);
-      senders_.push_back(&w);
-      return true;
-    }
+    detail::prepare_wait(w, h, &cancel_send, detail::wait_kind::channel);
+    senders_.push_back(&w);
+    senders_waiting_.store(true, std::memory_order_seq_cst);
+    settle_locked(woken, &w);
+    if (w.queued) return true;  // ~wake_list wakes the others settle completed
+    w.task->hook = nullptr;
   }
-  w.status = detail::wait_status::done;
-  if (to_wake) detail::wake(to_wake);
+  woken.wake_all();
   return detail::yield_if_budget_spent(w.task, h);
 }
 
 template <class T>
 bool channel<T>::start_recv(recv_awaiter& w, std::coroutine_handle<> h) {
-  detail::task_header* to_wake = nullptr;
+  if (!receivers_waiting_.load(std::memory_order_relaxed)) [[likely]] {
+    switch (buffer_.try_pop(w.value_)) {
+      case detail::pop_result::ok:
+        if (senders_waiting_.load(std::memory_order_seq_cst)) [[unlikely]]
+          settle();
+        [[fallthrough]];
+      case detail::pop_result::closed:  // closed and drained: the result stays nullopt
+        w.status = detail::wait_status::done;
+        return detail::yield_if_budget_spent(w.task, h);
+      case detail::pop_result::empty:
+        break;
+    }
+  }
+  detail::wake_list woken;
   {
     detail::spin_guard g(lock_);
-    if (!buffer_.empty()) {
-      w.value_.emplace(buffer_.pop_front());
-      to_wake = refill_from_sender();
-    } else if (!closed_) {
-      detail::prepare_wait(w, h, &cancel_recv, detail::wait_kind::channel);
-      receivers_.push_back(&w);
-      return true;
+    detail::prepare_wait(w, h, &cancel_recv, detail::wait_kind::channel);
+    receivers_.push_back(&w);
+    receivers_waiting_.store(true, std::memory_order_seq_cst);
+    settle_locked(woken, &w);
+    if (w.queued) {
+      if (!closed_) return true;
+      // Closed, and settle drained the buffer into older receivers: nullopt.
+      receivers_.remove(&w);
+      receivers_waiting_.store(!receivers_.empty(), std::memory_order_seq_cst);
     }
-    // else: closed and drained, the result stays nullopt
+    w.task->hook = nullptr;
   }
   w.status = detail::wait_status::done;
-  if (to_wake) detail::wake(to_wake);
+  woken.wake_all();
   return detail::yield_if_budget_spent(w.task, h);
 }
 
@@ -266,38 +358,31 @@ void channel<T>::cancel_recv(detail::cancel_hook* hook) noexcept {
 
 template <class T>
 try_send_result<T> channel<T>::try_send(T value) {
-  detail::task_header* to_wake = nullptr;
-  {
-    detail::spin_guard g(lock_);
-    if (closed_) return {send_status::closed, std::move(value)};
-    if (detail::waiter* r = receivers_.pop_front()) {
-      auto* rw = static_cast<recv_awaiter*>(r);
-      rw->value_.emplace(std::move(value));
-      rw->status = detail::wait_status::done;
-      to_wake = rw->task;
-    } else if (buffer_.size() < capacity_) {
-      buffer_.push_back(std::move(value));
-    } else {
-      return {send_status::full, std::move(value)};
-    }
+  switch (buffer_.try_push(value)) {
+    case detail::push_result::ok:
+      if (receivers_waiting_.load(std::memory_order_seq_cst)) settle();
+      return {};
+    case detail::push_result::closed:
+      return {send_status::closed, std::move(value)};
+    case detail::push_result::full:
+      break;
   }
-  if (to_wake) detail::wake(to_wake);
-  return {};
+  return {send_status::full, std::move(value)};
 }
 
 template <class T>
 try_recv_result<T> channel<T>::try_recv() {
-  detail::task_header* to_wake = nullptr;
   std::optional<T> v;
-  {
-    detail::spin_guard g(lock_);
-    if (buffer_.empty())
-      return try_recv_result<T>(closed_ ? recv_status::closed : recv_status::empty);
-    v.emplace(buffer_.pop_front());
-    to_wake = refill_from_sender();
+  switch (buffer_.try_pop(v)) {
+    case detail::pop_result::ok:
+      if (senders_waiting_.load(std::memory_order_seq_cst)) settle();
+      return try_recv_result<T>(std::move(*v));
+    case detail::pop_result::closed:
+      return try_recv_result<T>(recv_status::closed);
+    case detail::pop_result::empty:
+      break;
   }
-  if (to_wake) detail::wake(to_wake);
-  return try_recv_result<T>(std::move(*v));
+  return try_recv_result<T>(recv_status::empty);
 }
 
 template <class T>
@@ -307,10 +392,15 @@ void channel<T>::close() noexcept {
     detail::spin_guard g(lock_);
     if (closed_) return;
     closed_ = true;
-    // Receivers wait only on an empty buffer: they get nullopt. Senders wait
-    // only on a full one: they get their message back.
+    // No push succeeds after the mark. Messages still in the buffer go to
+    // the receivers that wait (a push in flight is waited for); the ones
+    // left get nullopt. Waiting senders get their message back.
+    buffer_.close();
+    settle_locked(woken, nullptr);
     woken.take_all(receivers_, detail::wait_status::done);
     woken.take_all(senders_, detail::wait_status::closed);
+    receivers_waiting_.store(false, std::memory_order_seq_cst);
+    senders_waiting_.store(false, std::memory_order_seq_cst);
   }
   woken.wake_all();
 }

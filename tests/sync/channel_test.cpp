@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
@@ -123,15 +124,18 @@ weft::task<round_stats> stress_round(std::size_t producers, std::size_t consumer
 // by a consumer at a random point mid-stream.
 void exactly_once(std::size_t producers, std::size_t consumers, std::size_t n_workers) {
   const std::uint64_t total = scaled(10'000'000, 100'000);
-  const std::size_t capacities[] = {1, 16, 1024, 0};
+  // 0: unbounded. 3: a ring whose capacity is not a power of two. 100,000:
+  // bounded, but too large for the lock-free ring (the locked buffer).
+  const std::size_t capacities[] = {1, 3, 16, 1024, 100'000, 0};
+  constexpr std::size_t n_capacities = std::size(capacities);
   rng rand(producers * 131 + consumers);
   weft::runtime rt{workers(n_workers)};
   std::uint64_t delivered = 0;
   int closed_rounds = 0;
   for (int round = 0; delivered < total; ++round) {
-    const std::uint64_t messages = std::max<std::uint64_t>(total / 4, producers);
+    const std::uint64_t messages = std::max<std::uint64_t>(total / n_capacities, producers);
     const std::int64_t close_at = round % 2 ? std::int64_t(rand.below(messages)) : -1;
-    const std::size_t capacity = capacities[round % 4];
+    const std::size_t capacity = capacities[std::size_t(round) % n_capacities];
     CAPTURE(round);
     CAPTURE(capacity);
     CAPTURE(close_at);
