@@ -224,12 +224,12 @@ void worker::poll(task_header* t, trace::poll_source source) noexcept {
   if (trace_) [[unlikely]] {
     // Right after this worker's previous poll (no record between), a task
     // from the LIFO slot or the local queue begins at that poll's end (its
-    // record's time): one
-    // clock read fewer in a chain of polls. Only this worker puts tasks
-    // there, and each with a record (wake, spawn, poll) before that end,
-    // so the begin never precedes what made the task runnable; the few ns of
-    // picking it count to its poll. A task from the inject queue or a steal
-    // may have been made runnable since, so it reads the clock.
+    // record's time): one clock read fewer in a chain of polls. Only this
+    // worker puts tasks there, and each with a record (wake, spawn, poll)
+    // before that end, so the begin never precedes what made the task
+    // runnable; the few ns of picking it count to its poll. A task from the
+    // inject queue or a steal may have been made runnable since, so it reads
+    // the clock.
     bool own = source == trace::poll_source::lifo || source == trace::poll_source::local;
     trace_->poll_begin_at(own ? trace_->now_after(event::poll) : trace_->now(), std::uint8_t(source), t->id);
   }
