@@ -3,11 +3,10 @@
 // mode, keeps the last seconds in memory until dump() or SIGUSR2.
 //
 // Hot path: a thread that records owns its buffer and writes plain stores
-// into its current chunk (16-byte slots: one per poll and most wakes, two
-// for any other record); only taking a fresh chunk or
-// handing a full one to the writer takes a lock (once per slots_per_chunk
-// slots). When its
-// chunk pool is empty the thread drops events and counts them; it never
+// into its current chunk (16-byte slots: one per poll and most wakes and
+// spawns, two for any other record); only taking a fresh chunk or handing a
+// full one to the writer takes a lock (once per slots_per_chunk slots). When
+// its chunk pool is empty the thread drops events and counts them; it never
 // waits for the writer. Threads that are neither workers nor blocking-pool
 // threads share one buffer behind a mutex (they record rarely).
 //
