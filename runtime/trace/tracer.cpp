@@ -4,6 +4,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
@@ -35,7 +36,7 @@ std::string trace_path_from(const std::string& configured) {
 }
 
 buffer::buffer(tracer& t, thread_kind kind, std::uint16_t index, std::size_t pool_chunks)
-    : tracer_(t), start_ticks_(t.start_ticks()), kind_(kind), index_(index) {
+    : tracer_(t), start_ticks_(t.start_ticks()), max_span_(t.chunk_span_ticks()), kind_(kind), index_(index) {
   owned_.reserve(pool_chunks);
   free_.reserve(pool_chunks);
   for (std::size_t i = 0; i < pool_chunks; ++i) {
@@ -65,13 +66,13 @@ slot* buffer::place_slow(std::uint64_t ts, std::uint32_t n) noexcept {
   // a time_base before it; if that or the record itself does not fit in
   // what is left of the chunk, a fresh chunk's header carries the base.
   bool room = current_ && count_ + n <= slots_per_chunk;
-  if (room && ts - base_ > 0xffffffffu && count_ + 2 + n <= slots_per_chunk) {
+  if (room && ts - base_ > 0xffffffffu && max_span_ == 0xffffffffu && count_ + 2 + n <= slots_per_chunk) {
     slot* s = &current_->slots[count_];
     count_ += 2;
     s->delta = 0;
     fill_long(s, event::time_base, 0, 0, 0, ts, 0);
     base_ = ts;
-  } else if (!room || ts - base_ > 0xffffffffu) {
+  } else if (!room || ts - base_ > max_span_) {
     if (!next_chunk(ts)) {
       ++dropped_;
       last_type_ = 0;
@@ -172,6 +173,19 @@ tracer::tracer(tracer_options opts) : opts_(std::move(opts)), start_(take_sync_p
       sa.sa_flags = SA_RESTART;
       sigaction(SIGUSR2, &sa, nullptr);
     }
+  }
+  if (flight_mode()) {
+    // The tick rate over a moment's wait (the writer measures it properly
+    // later; this only bounds a chunk's span).
+    std::uint64_t rate = 1'000'000'000;
+    if (ticks_are_tsc) {
+      sync_point a = take_sync_point();
+      while (steady_now_ns() - a.steady_ns < 2'000'000) {
+      }
+      rate = std::max<std::uint64_t>(1, ticks_per_second(a, take_sync_point()));
+    }
+    std::uint64_t span = std::uint64_t(opts_.flight_window.count()) * rate / 8;
+    chunk_span_ticks_ = std::clamp<std::uint64_t>(span, 1, 0xffffffffu);
   }
   workers_.reserve(opts_.workers);
   for (std::size_t i = 0; i < opts_.workers; ++i)

@@ -201,7 +201,7 @@ class buffer {
     if (std::int64_t(ts - last_ts_) < 0) [[unlikely]]
       ts = last_ts_;
     std::uint64_t delta = ts - base_;
-    if (count_ + n > slots_per_chunk || delta > 0xffffffffu) [[unlikely]]
+    if (count_ + n > slots_per_chunk || delta > max_span_) [[unlikely]]
       return place_slow(ts, n);
     last_ts_ = ts;
     slot* s = &current_->slots[count_];
@@ -243,6 +243,9 @@ class buffer {
 
   tracer& tracer_;
   const std::uint64_t start_ticks_;
+  // How long one chunk may span, in ticks: 2^32 - 1 (its deltas' width), or
+  // less in flight-recorder mode (tracer::chunk_span_ticks).
+  const std::uint64_t max_span_;
   const thread_kind kind_;
   const std::uint16_t index_;
   chunk* current_ = nullptr;
@@ -314,6 +317,12 @@ class tracer {
   void stop() noexcept;
 
   std::uint64_t start_ticks() const noexcept { return start_.ticks; }
+  // The window keeps or drops whole chunks, by their newest record: a chunk
+  // that spans longer than a fraction of the window would keep its oldest
+  // records past it (a worker asleep between an early burst and a late
+  // handler). In flight-recorder mode a chunk therefore spans at most an
+  // eighth of the window; otherwise up to what its 32-bit deltas hold.
+  std::uint64_t chunk_span_ticks() const noexcept { return chunk_span_ticks_; }
   std::uint32_t next_string_id() noexcept { return next_string_.fetch_add(1, std::memory_order_relaxed); }
   std::uint32_t next_site_id() noexcept { return next_site_.fetch_add(1, std::memory_order_relaxed); }
   bool flight_mode() const noexcept { return opts_.flight_window.count() > 0; }
@@ -347,6 +356,7 @@ class tracer {
 
   tracer_options opts_;
   const sync_point start_;  // every record's time counts ticks from start_.ticks
+  std::uint64_t chunk_span_ticks_ = 0xffffffffu;  // set before any buffer exists
   std::FILE* file_ = nullptr;
   std::vector<std::unique_ptr<buffer>> workers_;
   std::unique_ptr<buffer> shared_;
