@@ -126,6 +126,9 @@ class worker {
   // runner wrote into the reactor, the next one sees.
   bool try_enter_io() noexcept { return !io_taken_.exchange(true, std::memory_order_acquire); }
   void leave_io() noexcept { io_taken_.store(false, std::memory_order_release); }
+  // Set while the owner waits to get its io_context back from a rescuer:
+  // a peer does not start another rescue then (see enter_own_io).
+  bool wants_io_back() const noexcept { return io_wanted_.load(std::memory_order_seq_cst); }
 
   trace::buffer* trace_buffer() const noexcept { return trace_; }
 
@@ -164,6 +167,7 @@ class worker {
 
   std::atomic<bool> wake_requested_{false};  // set by unpark(), with io_.stop()
   std::atomic<bool> io_taken_{false};  // see try_enter_io
+  std::atomic<bool> io_wanted_{false};  // see wants_io_back
   std::vector<std::uint64_t> seen_progress_;
   worker_counters counters_;
   trace::buffer* trace_ = nullptr;  // this worker's trace buffer, null when not tracing

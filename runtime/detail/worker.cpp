@@ -293,8 +293,17 @@ bool worker::poll_io() noexcept {
 }
 
 void worker::enter_own_io() noexcept {
-  // A peer rescuing our reactor leaves it within one rescue interval.
+  if (try_enter_io()) return;
+  // A peer is rescuing our reactor; it leaves within one rescue interval.
+  // It must not come straight back: we are about to park, not yet marked
+  // parked, and our progress counter stands still, so to the peer we look
+  // stuck, and re-entering the moment it leaves it could win every race for
+  // our reactor. We would wait in here for as long (seen for over a second
+  // under TSan), still counted as searching, so nobody else would be woken
+  // for new work either.
+  io_wanted_.store(true, std::memory_order_seq_cst);
   while (!try_enter_io()) std::this_thread::yield();
+  io_wanted_.store(false, std::memory_order_relaxed);
 }
 
 std::size_t worker::drain_io() noexcept {
@@ -457,7 +466,8 @@ worker* worker::find_stuck_peer() noexcept {
 }
 
 void worker::rescue(worker& peer) noexcept {
-  if (!peer.try_enter_io()) return;  // it came back, or another peer is there
+  // It came back (and wants its reactor), or another peer is there.
+  if (peer.wants_io_back() || !peer.try_enter_io()) return;
   worker_counters::bump(counters_.rescues);
   const auto interval = sched_.config().reactor_rescue_after;
 #if WEFT_TRACING
