@@ -54,9 +54,7 @@ bool sleep_awaitable::start(task_header* t, std::coroutine_handle<> h) {
     if (!spend_budget(t)) return false;
     // Out of budget: complete, but let others run first.
     yielded_ = true;
-    t->resume_point = h;
-    t->wait_kind = wait_kind::yield;
-    wake(t);
+    yield_self(t, h);
     return true;
   }
   worker* w = current_worker();

@@ -1,5 +1,6 @@
 // weft::yield_now(): let the other runnable tasks go first. The task goes to
-// the back of its worker's queue (where an idle worker may steal it).
+// the back of its worker's queue (where an idle worker may steal it),
+// without a wake-up (see detail::yield_self).
 // Cancellation: throws weft::cancelled if the task was aborted.
 #pragma once
 
@@ -17,9 +18,7 @@ struct yield_awaitable {
   bool await_suspend(std::coroutine_handle<P> h) noexcept {
     task = running_task(h);
     if (task->is_cancelled()) return false;
-    task->resume_point = h;
-    task->wait_kind = wait_kind::yield;
-    wake(task);  // we hold `running`: the poller requeues us at poll end
+    yield_self(task, h);
     return true;
   }
   void await_resume() const {

@@ -60,6 +60,10 @@ struct alignas(16) task_header {
   bool result_taken = false;     // a joiner took the result (or the exception)
   bool threw = false;            // finished with an exception (for the tracer)
   std::uint8_t wait_kind = 0;    // what the task is suspended on (wait_kind), for the tracer
+  // The task yielded (see yield_self): its poller requeues it still holding
+  // `running`, and its next poller starts it without claiming it again.
+  // Only the holder of `running` reads or writes it.
+  bool yielded = false;
   std::uint16_t last_worker = 0xffff;  // where it was last polled, for the tracer
   std::uint32_t alloc_size = 0;  // bytes of the block holding header and frame
   task_header* next = nullptr;   // intrusive link: inject queue
@@ -100,6 +104,19 @@ void wake(task_header* t) noexcept;          // make a suspended task runnable
 void abort_task(task_header* t) noexcept;    // request cancellation
 void drop_ref(task_header* t) noexcept;      // release a join handle's or the scheduler's ref
 bool release_after_poll(task_header* t) noexcept;  // end an exclusive claim; true if requeued
+
+// Called by a running task's awaitable that suspends only to let others run
+// (yield_now, a spent budget): the poller puts it at the back of its queue.
+// Unlike a wake, no atomic read-modify-write: the task stays claimed
+// (`running`) while it waits in the queue, so wakers leave it alone, an
+// abort only sets `cancelled` (seen when it resumes), and the next poll
+// skips the notified -> running step. Three locked instructions fewer per
+// yield.
+inline void yield_self(task_header* t, std::coroutine_handle<> h) noexcept {
+  t->resume_point = h;
+  t->wait_kind = wait_kind::yield;
+  t->yielded = true;
+}
 void hold_completion(task_header* t, std::uint32_t n) noexcept;  // delay t's completion
 void release_completion_hold(task_header* t) noexcept;           // maybe complete t now
 

@@ -216,8 +216,18 @@ void worker::run_task(task_header* t, trace::poll_source source) noexcept {
 void worker::poll(task_header* t, trace::poll_source source) noexcept {
   progress.store(progress.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   worker_counters::bump(counters_.polls);
-  // notified -> running. acquire: see everything the waker wrote before waking.
-  t->state.fetch_xor(state::notified | state::running, std::memory_order_acq_rel);
+  if (t->yielded) {
+    // Still claimed since it yielded (yield_self). A wake that came
+    // meanwhile is covered by this poll, as it would have been had the
+    // task been queued by a wake: drop its mark, or the task would be
+    // requeued after this poll with nothing to resume for.
+    t->yielded = false;
+    if (t->state.load(std::memory_order_relaxed) & state::notified) [[unlikely]]
+      t->state.fetch_and(~state::notified, std::memory_order_acq_rel);
+  } else {
+    // notified -> running. acquire: see everything the waker wrote before waking.
+    t->state.fetch_xor(state::notified | state::running, std::memory_order_acq_rel);
+  }
   t->budget = std::int32_t(sched_.config().budget);
   t->last_worker = std::uint16_t(index_);
 #if WEFT_TRACING
@@ -254,6 +264,16 @@ void worker::poll(task_header* t, trace::poll_source source) noexcept {
   // A task whose budget ran out was made to yield by the awaitable that spent it.
   if (t->budget <= 0) [[unlikely]]
     worker_counters::bump(counters_.budget_yields);
+  if (t->yielded) {
+    // Requeued still claimed; the hook check of release_after_poll is not
+    // needed: an abort that came during the poll is seen when it resumes.
+#if WEFT_TRACING
+    if (trace_) [[unlikely]]
+      trace_->poll_end(std::uint8_t(trace::poll_outcome::yielded), wait_kind::yield, t->id);
+#endif
+    schedule_local(t, true);
+    return;
+  }
 #if WEFT_TRACING
   if (trace_) [[unlikely]] {
     std::uint64_t id = t->id;  // t may run elsewhere once released

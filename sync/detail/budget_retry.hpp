@@ -80,9 +80,7 @@ inline bool yield_then_retry(task_header* t, void* awaiter, retry_fn fn, std::co
                              std::coroutine_handle<>& slot) {
   budget_retry r = make_budget_retry(awaiter, fn, h, &slot);
   slot = r.handle;
-  t->resume_point = r.handle;
-  t->wait_kind = wait_kind::yield;
-  wake(t);  // we hold `running`: the poller requeues the task at poll end
+  yield_self(t, r.handle);
   return true;
 }
 

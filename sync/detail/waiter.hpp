@@ -155,9 +155,7 @@ class wake_list {
 // spent and the task yields (its result stays in the awaiter).
 inline bool yield_if_budget_spent(task_header* t, std::coroutine_handle<> h) noexcept {
   if (!spend_budget(t)) return false;
-  t->resume_point = h;
-  t->wait_kind = wait_kind::yield;
-  wake(t);  // we hold `running`: the poller requeues the task at poll end
+  yield_self(t, h);
   return true;
 }
 

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include <runtime/runtime.hpp>
@@ -77,6 +78,25 @@ weft::task<long> many_yielders(int tasks, int n) {
   co_return total.load();
 }
 
+// A yielding task waits in a queue still claimed by the scheduler (no wake,
+// see yield_self). Thieves move such tasks between workers and aborts land
+// on them while they wait: each must still run on one thread at a time,
+// count every turn once, and end cancelled if aborted.
+struct turn_counter {
+  std::atomic<bool> inside{false};
+  std::atomic<long> turns{0};
+  std::atomic<long> overlaps{0};
+};
+
+weft::task<void> count_turns(turn_counter& c, long n) {
+  for (long i = 0; i < n; ++i) {
+    if (c.inside.exchange(true)) c.overlaps.fetch_add(1);
+    c.turns.fetch_add(1);
+    c.inside.store(false);
+    co_await weft::yield_now();
+  }
+}
+
 }  // namespace
 
 TEST_SUITE("runtime/yield") {
@@ -103,5 +123,42 @@ TEST_SUITE("runtime/yield") {
     weft::runtime rt{workers(2)};
     constexpr int tasks = 64, n = weft_test::sanitized ? 200 : 2000;
     CHECK(rt.block_on(many_yielders(tasks, n)) == long(tasks) * n);
+  }
+
+  TEST_CASE("yielding tasks moved between workers and aborted while queued run once at a time") {
+    weft::runtime rt{workers(2)};
+    constexpr int tasks = 200;
+    constexpr long n = weft_test::sanitized ? 300 : 3000;
+    std::vector<turn_counter> counters(tasks);
+    std::vector<weft::join_handle<void>> hs;
+    for (int t = 0; t < tasks; ++t) hs.push_back(rt.spawn(count_turns(counters[t], n)));
+    // Abort every other task from outside while they take turns.
+    while (counters[0].turns.load() < n / 10) std::this_thread::yield();
+    std::vector<long> turns_at_abort(tasks, 0);
+    for (int t = 1; t < tasks; t += 2) {
+      hs[t].abort();
+      turns_at_abort[t] = counters[t].turns.load();
+    }
+    int cancelled = 0, finished = 0;
+    for (int t = 0; t < tasks; ++t) {
+      try {
+        rt.block_on([](weft::join_handle<void>& h) -> weft::task<void> { co_await h; }(hs[t]));
+        ++finished;
+        CHECK(counters[t].turns.load() == n);
+        // Aborted with turns to go: the next resumption must have thrown.
+        if (t % 2 == 1) CHECK(turns_at_abort[t] >= n - 1);
+      } catch (const weft::cancelled&) {
+        ++cancelled;
+        CHECK(t % 2 == 1);
+        CHECK(counters[t].turns.load() < n);
+      }
+      CHECK(counters[t].overlaps.load() == 0);
+    }
+    CHECK(finished >= tasks / 2);
+    CHECK(finished + cancelled == tasks);
+    auto m = rt.metrics();
+    long stolen = 0;
+    for (const auto& w : m.workers) stolen += long(w.stolen_tasks);
+    CAPTURE(stolen);
   }
 }
