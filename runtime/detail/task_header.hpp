@@ -104,6 +104,8 @@ void wake(task_header* t) noexcept;          // make a suspended task runnable
 void abort_task(task_header* t) noexcept;    // request cancellation
 void drop_ref(task_header* t) noexcept;      // release a join handle's or the scheduler's ref
 bool release_after_poll(task_header* t) noexcept;  // end an exclusive claim; true if requeued
+void hold_completion(task_header* t, std::uint32_t n) noexcept;  // delay t's completion
+void release_completion_hold(task_header* t) noexcept;           // maybe complete t now
 
 // Called by a running task's awaitable that suspends only to let others run
 // (yield_now, a spent budget): the poller puts it at the back of its queue.
@@ -117,7 +119,5 @@ inline void yield_self(task_header* t, std::coroutine_handle<> h) noexcept {
   t->wait_kind = wait_kind::yield;
   t->yielded = true;
 }
-void hold_completion(task_header* t, std::uint32_t n) noexcept;  // delay t's completion
-void release_completion_hold(task_header* t) noexcept;           // maybe complete t now
 
 }  // namespace weft::detail
