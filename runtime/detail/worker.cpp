@@ -362,7 +362,7 @@ void worker::park() noexcept {
   }
   worker_counters::bump(counters_.parks);
   WEFT_TRACE(event::park, 0, 0, 0, 0, 0);
-  if (trace_) trace_->flush_on_idle();  // an idle worker's events reach the file now
+  if (trace_) trace_->flush_on_idle();  // an idle worker hands in an old or fuller chunk
   // Busy time: two clock reads per park, none per poll.
   worker_counters::bump(counters_.busy_ns,
                         steady_now_ns() - counters_.awake_since_ns.load(std::memory_order_relaxed));

@@ -103,11 +103,11 @@ bool buffer::stale() const noexcept {
 
 void buffer::flush_on_idle() noexcept {
   if (flush_requested_.load(std::memory_order_relaxed)) return answer_flush_request();
-  if (!tracer_.flight_mode() || count_ >= slots_per_chunk / 4 || stale()) flush();
+  if (count_ >= slots_per_chunk / 4 || stale()) flush();
 }
 
 void buffer::flush_if_stale() noexcept {
-  if (tracer_.flight_mode() && stale()) flush();
+  if (stale()) flush();
 }
 
 void buffer::answer_flush_request() noexcept {

@@ -99,7 +99,7 @@ class buffer {
   // shared buffer) takes the long form.
   void wake(std::uint8_t from, std::uint16_t from_worker, std::uint64_t task, std::uint64_t waker) noexcept {
     if (waker == open_) [[likely]] {
-      slot* s = place(now(), 1);
+      slot* s = place(in_poll_time(), 1);
       if (!s) [[unlikely]]
         return;
       fill(s, event::wake, std::uint8_t(from | (waker ? in_poll : 0)), from_worker, task);
@@ -112,7 +112,7 @@ class buffer {
   // none, and its site id fits a16; else long.
   void spawn(std::uint8_t kind, std::uint32_t site, std::uint64_t task, std::uint64_t parent) noexcept {
     if (parent == open_ && site <= 0xffff) [[likely]] {
-      slot* s = place(now(), 1);
+      slot* s = place(in_poll_time(), 1);
       if (!s) [[unlikely]]
         return;
       fill(s, event::spawn, std::uint8_t(kind | (parent ? in_poll : 0)), std::uint16_t(site), task);
@@ -120,6 +120,12 @@ class buffer {
       emit(event::spawn, kind, 0, site, task, parent);
     }
   }
+  // The time of a wake or spawn: made by the task being polled, the poll's
+  // begin (the buffer's latest time while a poll is open), which saves a
+  // clock read per record (~10 ns, as long as a whole short poll's other
+  // work); otherwise the clock's. So such a record sits at the start of its
+  // poll, not where in the poll it happened (FORMAT.md).
+  std::uint64_t in_poll_time() const noexcept { return open_ ? last_ts_ : now(); }
   // Any event as a long record (two slots).
   void emit(event type, std::uint8_t a8, std::uint16_t a16, std::uint32_t a32, std::uint64_t x,
             std::uint64_t y) noexcept {
@@ -151,17 +157,19 @@ class buffer {
   // Hands the current chunk (if it holds anything) to the writer, which
   // writes it promptly.
   void flush() noexcept { hand_in(false); }
-  // The owner goes idle (a worker parks): flush, so its events reach the
-  // file now. In flight-recorder mode only once the chunk is a quarter full
-  // or 100 ms old, or when a dump asked for it: chunks are the window's
-  // unit, and a worker that parks thousands of times a second would
-  // otherwise fill its whole pool, and so the window, with slivers of the
-  // last few milliseconds.
+  // The owner goes idle (a worker parks): flush once the chunk is a
+  // quarter full or 100 ms old, or when a dump asked for it, so that an
+  // idle worker's events reach the file (or the flight window) soon, yet a
+  // worker that parks tens of thousands of times a second (a server) does
+  // not pay the writer a wake-up and a write each time; in flight mode it
+  // would also fill its whole pool, and so the window, with slivers of the
+  // last few milliseconds. What a worker recorded before a park stays in
+  // its chunk until it is handed in here, on waking (below), or at stop.
   void flush_on_idle() noexcept;
-  // Flight mode, the owner wakes from idling: a chunk kept since before a
-  // long sleep is handed in before the wake's records join it. (Else one
-  // chunk would span the sleep, and the window, which keeps or drops whole
-  // chunks by their latest time, would keep events from before it.)
+  // The owner wakes from idling: a chunk kept since before a long sleep is
+  // handed in before the wake's records join it. (Else one chunk would span
+  // the sleep, and the flight window, which keeps or drops whole chunks by
+  // their latest time, would keep events from before it.)
   void flush_if_stale() noexcept;
   // A dump wants this buffer's latest events: the owner flushes at its next
   // reactor poll or park (flush_if_requested) and clears the flag.
