@@ -63,6 +63,17 @@ inline constexpr unsigned poll_task_bits = 48;
 inline constexpr unsigned poll_wait_bits = 4;
 inline constexpr unsigned poll_duration_bits = 16 + 64 - poll_task_bits - poll_wait_bits;  // 28
 
+// Version 5: a chunk's body is 8-byte units. A slot-shaped record above
+// takes two (short) or four (long); a compact record takes one and has no
+// time of its own (FORMAT.md, "Compact records"): its type byte (offset 4,
+// as a slot's) is in one of these ranges, which no event code reaches.
+inline constexpr std::uint8_t compact_poll = 0x40;     // 0x40-0x7f: outcome bits 0-2, source bits 3-5
+inline constexpr std::uint8_t compact_made = 0x20;     // 0x20-0x3f: wake or spawn made in a poll
+inline constexpr std::uint8_t compact_spawn_bit = 0x10;  // in compact_made: a spawn, not a wake
+inline constexpr std::uint8_t compact_in_poll = 0x04;    // in compact_made: its waker (parent) is the poll's task
+inline constexpr unsigned compact_task_bits = 32;
+inline constexpr unsigned compact_duration_bits = 20;  // a compact poll's duration, in ticks
+
 struct chunk_header {
   std::uint32_t magic;  // 'WCHK'
   std::uint16_t kind;
@@ -75,9 +86,13 @@ struct chunk_header {
 static_assert(sizeof(chunk_header) == 32);
 
 inline constexpr std::uint32_t chunk_magic = 0x4B484357u;
-// A chunk holds 64 KiB of slots, as it held 2048 records of 32 bytes.
-inline constexpr std::uint32_t slots_per_chunk = 4096;
+// A chunk holds 64 KiB of records, as it held 2048 records of 32 bytes.
+inline constexpr std::uint32_t unit_bytes = 8;
+inline constexpr std::uint32_t units_per_slot = sizeof(slot) / unit_bytes;
+inline constexpr std::uint32_t units_per_chunk = 8192;
 
+// Version 5: chunks count 8-byte units, and a poll, or a wake or spawn made
+// in one, whose time follows from the record before it takes one unit.
 // Version 4: a poll is one record (poll) written at its end, carrying its
 // duration, source and outcome; no poll_begin or poll_end is written.
 // Version 3: 16-byte slots, times as 32-bit deltas from a per-chunk base,
@@ -85,7 +100,7 @@ inline constexpr std::uint32_t slots_per_chunk = 4096;
 // counter ticks (flag_ticks), converted to ns by the reader through
 // clock_sync records. Version 1: steady_clock ns only. Both with 32-byte
 // records.
-inline constexpr std::uint32_t format_version = 4;
+inline constexpr std::uint32_t format_version = 5;
 inline constexpr std::uint32_t flag_flight = 1u;  // a flight-recorder dump
 inline constexpr std::uint32_t flag_ticks = 2u;   // ts are counter ticks, not ns
 

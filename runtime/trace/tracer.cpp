@@ -65,10 +65,11 @@ slot* buffer::place_slow(std::uint64_t ts, std::uint32_t n) noexcept {
   // (2^32 ticks: over a second at GHz rates, so a thread idle that long) gets
   // a time_base before it; if that or the record itself does not fit in
   // what is left of the chunk, a fresh chunk's header carries the base.
-  bool room = current_ && count_ + n <= slots_per_chunk;
-  if (room && ts - base_ > 0xffffffffu && max_span_ == 0xffffffffu && count_ + 2 + n <= slots_per_chunk) {
-    slot* s = &current_->slots[count_];
-    count_ += 2;
+  bool room = current_ && count_ + n <= units_per_chunk;
+  if (room && ts - base_ > 0xffffffffu && max_span_ == 0xffffffffu &&
+      count_ + 2 * units_per_slot + n <= units_per_chunk) {
+    slot* s = slot_at(count_);
+    count_ += 2 * units_per_slot;
     s->delta = 0;
     fill_long(s, event::time_base, 0, 0, 0, ts, 0);
     base_ = ts;
@@ -80,7 +81,7 @@ slot* buffer::place_slow(std::uint64_t ts, std::uint32_t n) noexcept {
     }
   }
   last_ts_ = ts;
-  slot* s = &current_->slots[count_];
+  slot* s = slot_at(count_);
   count_ += n;
   s->delta = std::uint32_t(ts - base_);
   return s;
@@ -91,7 +92,7 @@ void buffer::hand_in(bool full) noexcept {
   chunk* c = std::exchange(current_, nullptr);
   c->header = chunk_header{chunk_magic, std::uint16_t(kind_), index_, count_, dropped_, seq_++, c->header.base};
   dropped_ = 0;
-  count_ = slots_per_chunk;  // no chunk: the next record takes one
+  count_ = units_per_chunk;  // no chunk: the next record takes one
   last_type_ = 0;
   tracer_.submit(*this, c, last_ts_, full);
 }
@@ -103,7 +104,7 @@ bool buffer::stale() const noexcept {
 
 void buffer::flush_on_idle() noexcept {
   if (flush_requested_.load(std::memory_order_relaxed)) return answer_flush_request();
-  if (count_ >= slots_per_chunk / 4 || stale()) flush();
+  if (count_ >= units_per_chunk / 4 || stale()) flush();
 }
 
 void buffer::flush_if_stale() noexcept {
@@ -128,14 +129,14 @@ std::uint32_t buffer::string_id(const char* s) noexcept {
   if (auto it = strings_.find(s); it != strings_.end()) return it->second;
   std::size_t len = std::min<std::size_t>(std::strlen(s), 255);
   // The raw bytes follow the (long) string record in the same chunk, in
-  // whole slots that are NOT records: place() reserves them all at once.
-  std::uint32_t payload = std::uint32_t((len + sizeof(slot) - 1) / sizeof(slot));
-  slot* r = place(now(), 2 + payload);
+  // whole units that are NOT records: place() reserves them all at once.
+  std::uint32_t payload = std::uint32_t((len + unit_bytes - 1) / unit_bytes);
+  slot* r = place(now(), 2 * units_per_slot + payload);
   if (!r) return 0;
   std::uint32_t id = tracer_.next_string_id();
   fill_long(r, event::string, 0, std::uint16_t(len), id, 0, 0);
   auto* bytes = reinterpret_cast<unsigned char*>(r + 2);
-  std::memset(bytes, 0, payload * sizeof(slot));
+  std::memset(bytes, 0, payload * unit_bytes);
   std::memcpy(bytes, s, len);
   strings_.emplace(s, id);
   return id;
@@ -262,7 +263,7 @@ void tracer::patch_rate(std::uint64_t rate) noexcept {
 
 void tracer::write_chunk(std::FILE* f, const chunk* c) noexcept {
   std::fwrite(&c->header, sizeof(chunk_header), 1, f);
-  std::fwrite(c->slots, sizeof(slot), c->header.count, f);
+  std::fwrite(c->body, unit_bytes, c->header.count, f);
 }
 
 void tracer::absorb_queue() noexcept {

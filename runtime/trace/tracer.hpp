@@ -3,9 +3,9 @@
 // mode, keeps the last seconds in memory until dump() or SIGUSR2.
 //
 // Hot path: a thread that records owns its buffer and writes plain stores
-// into its current chunk (16-byte slots: one per poll and most wakes and
-// spawns, two for any other record); only taking a fresh chunk or handing a
-// full one to the writer takes a lock (once per slots_per_chunk slots). When
+// into its current chunk (8 bytes for most polls, wakes and spawns, 16 or 32
+// for any other record); only taking a fresh chunk or handing a full one to
+// the writer takes a lock (once per 64 KiB). When
 // its chunk pool is empty the thread drops events and counts them; it never
 // waits for the writer. Threads that are neither workers nor blocking-pool
 // threads share one buffer behind a mutex (they record rarely).
@@ -24,6 +24,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -45,7 +46,7 @@ namespace weft::detail::trace {
 
 struct chunk {
   chunk_header header;  // base is set when the chunk is taken, the rest at hand-off
-  slot slots[slots_per_chunk];
+  alignas(8) unsigned char body[units_per_chunk * unit_bytes];  // records in 8-byte units
 };
 
 class tracer;
@@ -59,30 +60,44 @@ class buffer {
 
   // Owner thread only (or under the shared buffer's mutex).
   //
-  // A poll is one record, written at its end (FORMAT.md, version 4): its
-  // begin only notes the time, source and task. One slot when the task id,
-  // wait kind and duration fit their packed fields (nearly always), two
-  // otherwise. Records made during the poll (wakes, spawns) come before it
-  // in the stream; the reader puts the begin back in front of them.
+  // A poll is one record, written at its end (FORMAT.md, version 4 on):
+  // its begin only notes the time, source and task. Usually one 8-byte unit
+  // (a compact poll: it began when the buffer's latest record was made, as a
+  // poll straight after another does, so its duration alone gives its
+  // time); else a slot, or two when the task id, wait kind or duration do
+  // not fit the slot's packed fields. Records made during the poll (wakes,
+  // spawns) come before it in the stream; the reader puts the begin back in
+  // front of them.
   void poll_begin_at(std::uint64_t ts, std::uint8_t source, std::uint64_t task) noexcept {
-    // Records of the poll never precede its begin: they clamp to last_ts_.
+    // A poll never begins before the buffer's latest record.
     if (std::int64_t(ts - last_ts_) < 0) [[unlikely]]
       ts = last_ts_;
-    last_ts_ = ts;
     begin_ = ts;
     source_ = source;
     open_ = task;
   }
   void poll_end(std::uint8_t outcome, std::uint16_t wait, std::uint64_t task) noexcept {
     std::uint64_t ts = now();
+    // Never before the begin (the duration is never negative) nor the
+    // latest record.
+    if (std::int64_t(ts - begin_) < 0) [[unlikely]]
+      ts = begin_;
     if (std::int64_t(ts - last_ts_) < 0) [[unlikely]]
-      ts = last_ts_;  // last_ts_ >= begin_: the duration is never negative
+      ts = last_ts_;
     std::uint64_t duration = ts - begin_;
-    std::uint8_t a8 = std::uint8_t(outcome | source_ << 4);
     open_ = 0;
+    if (begin_ == last_ts_ && compact_room() &&
+        (task >> compact_task_bits | std::uint64_t(wait) >> poll_wait_bits | duration >> compact_duration_bits) == 0 &&
+        ts - base_ <= max_span_) [[likely]] {
+      put_compact(task, std::uint8_t(compact_poll | outcome | source_ << 3), wait | std::uint32_t(duration) << 4);
+      last_ts_ = ts;
+      last_type_ = std::uint8_t(event::poll);
+      return;
+    }
+    std::uint8_t a8 = std::uint8_t(outcome | source_ << 4);
     if ((task >> poll_task_bits | std::uint64_t(wait) >> poll_wait_bits | duration >> poll_duration_bits) ==
         0) [[likely]] {
-      slot* s = place(ts, 1);
+      slot* s = place(ts, units_per_slot);
       if (!s) [[unlikely]]
         return;
       fill(s, event::poll, a8, std::uint16_t(duration),
@@ -97,9 +112,15 @@ class buffer {
   // during its poll on its worker, or a reactor handler or a foreign thread
   // waking one; any other (a task of another scheduler waking through the
   // shared buffer) takes the long form.
+  // Made in a poll that began at the buffer's latest record, it is compact.
   void wake(std::uint8_t from, std::uint16_t from_worker, std::uint64_t task, std::uint64_t waker) noexcept {
     if (waker == open_) [[likely]] {
-      slot* s = place(in_poll_time(), 1);
+      if (open_ && compact_in_poll_ok(task)) [[likely]] {
+        put_compact(task, std::uint8_t(compact_made | compact_in_poll | from), from_worker);
+        last_type_ = std::uint8_t(event::wake);
+        return;
+      }
+      slot* s = place(in_poll_time(), units_per_slot);
       if (!s) [[unlikely]]
         return;
       fill(s, event::wake, std::uint8_t(from | (waker ? in_poll : 0)), from_worker, task);
@@ -111,8 +132,14 @@ class buffer {
   // reader takes it from the poll record that follows, as for a wake) or
   // none, and its site id fits a16; else long.
   void spawn(std::uint8_t kind, std::uint32_t site, std::uint64_t task, std::uint64_t parent) noexcept {
+    if (parent == open_ && open_ && kind < compact_in_poll && site >> 24 == 0 && compact_in_poll_ok(task))
+        [[likely]] {
+      put_compact(task, std::uint8_t(compact_made | compact_spawn_bit | compact_in_poll | kind), site);
+      last_type_ = std::uint8_t(event::spawn);
+      return;
+    }
     if (parent == open_ && site <= 0xffff) [[likely]] {
-      slot* s = place(in_poll_time(), 1);
+      slot* s = place(in_poll_time(), units_per_slot);
       if (!s) [[unlikely]]
         return;
       fill(s, event::spawn, std::uint8_t(kind | (parent ? in_poll : 0)), std::uint16_t(site), task);
@@ -125,7 +152,7 @@ class buffer {
   // clock read per record (~10 ns, as long as a whole short poll's other
   // work); otherwise the clock's. So such a record sits at the start of its
   // poll, not where in the poll it happened (FORMAT.md).
-  std::uint64_t in_poll_time() const noexcept { return open_ ? last_ts_ : now(); }
+  std::uint64_t in_poll_time() const noexcept { return open_ ? begin_ : now(); }
   // Any event as a long record (two slots).
   void emit(event type, std::uint8_t a8, std::uint16_t a16, std::uint32_t a32, std::uint64_t x,
             std::uint64_t y) noexcept {
@@ -134,7 +161,7 @@ class buffer {
   // With a time read earlier (ticks since start).
   void emit_at(std::uint64_t ts, event type, std::uint8_t a8, std::uint16_t a16, std::uint32_t a32,
                std::uint64_t x, std::uint64_t y) noexcept {
-    slot* s = place(ts, 2);
+    slot* s = place(ts, 2 * units_per_slot);
     if (!s) [[unlikely]]
       return;
     fill_long(s, type, a8, a16, a32, x, y);
@@ -196,10 +223,10 @@ class buffer {
   std::size_t pool_size() const noexcept { return owned_.size(); }
 
  private:
-  // Reserves n contiguous slots for a record at `ts` (made no earlier than
+  // Reserves n contiguous units for a record at `ts` (made no earlier than
   // the buffer's latest) and writes its delta; nullptr when the event is
   // dropped. One compare on the fast path: without a current chunk, count_
-  // is slots_per_chunk, so a chunk that is full and none at all look alike.
+  // is units_per_chunk, so a chunk that is full and none at all look alike.
   slot* place(std::uint64_t ts, std::uint32_t n) noexcept {
     // Times never go back within a buffer (weft-trace relies on it): a
     // thread that moved to a core whose counter lags by a few ticks, or the
@@ -209,15 +236,31 @@ class buffer {
     if (std::int64_t(ts - last_ts_) < 0) [[unlikely]]
       ts = last_ts_;
     std::uint64_t delta = ts - base_;
-    if (count_ + n > slots_per_chunk || delta > max_span_) [[unlikely]]
+    if (count_ + n > units_per_chunk || delta > max_span_) [[unlikely]]
       return place_slow(ts, n);
     last_ts_ = ts;
-    slot* s = &current_->slots[count_];
+    slot* s = slot_at(count_);
     count_ += n;
     s->delta = std::uint32_t(delta);
     return s;
   }
   slot* place_slow(std::uint64_t ts, std::uint32_t n) noexcept;
+  slot* slot_at(std::uint32_t unit) noexcept { return reinterpret_cast<slot*>(current_->body + unit * unit_bytes); }
+  // A compact record needs a unit free in a chunk that already holds a
+  // record (its time counts from that record's; count_ - 1 wraps for an
+  // empty chunk and none at all).
+  bool compact_room() const noexcept { return count_ - 1 < units_per_chunk - 1; }
+  // A wake or spawn made in the open poll, at its begin, compact when that
+  // is the buffer's latest time.
+  bool compact_in_poll_ok(std::uint64_t task) const noexcept {
+    return begin_ == last_ts_ && compact_room() && task >> compact_task_bits == 0;
+  }
+  // One unit: the task id's low 32 bits, the type byte, 24 bits of fields.
+  void put_compact(std::uint64_t task, std::uint8_t type, std::uint32_t fields) noexcept {
+    std::uint64_t v = task | std::uint64_t(type) << 32 | std::uint64_t(fields & 0xffffff) << 40;
+    std::memcpy(current_->body + count_ * unit_bytes, &v, sizeof v);
+    ++count_;
+  }
   void answer_flush_request() noexcept;
   bool stale() const noexcept;  // the current chunk was taken 100 ms ago or more
   void fill(slot* s, event type, std::uint8_t a8, std::uint16_t a16, std::uint64_t x) noexcept {
@@ -257,7 +300,7 @@ class buffer {
   const thread_kind kind_;
   const std::uint16_t index_;
   chunk* current_ = nullptr;
-  std::uint32_t count_ = slots_per_chunk;  // slots used in current_ (all of them when there is none)
+  std::uint32_t count_ = units_per_chunk;  // units used in current_ (all of them when there is none)
   std::uint32_t dropped_ = 0;
   std::uint64_t seq_ = 0;
   std::uint64_t last_ts_ = 0;  // the latest record's time

@@ -59,7 +59,7 @@ TEST_SUITE("trace/corrupt") {
         {"text", "hello, this is not a trace at all\n", "bad magic"},
         {"wrong-magic", wrong_magic, "bad magic"},
         {"short-header", good.substr(0, 40), "truncated file header"},
-        {"version-5", with_u32(good, 8, 5), "unsupported trace version 5"},
+        {"version-6", with_u32(good, 8, 6), "unsupported trace version 6"},
         {"header-size", with_u32(good, 12, 16), "bad header size 16"},
     };
     for (const bad& c : cases) {

@@ -238,6 +238,63 @@ TEST_SUITE("trace/end_to_end") {
     CHECK(s["span_ns"].u64() >= jumps_ns);
   }
 
+  TEST_CASE("one-unit records: back-to-back polls of known length and what they made keep their times") {
+    // Polls that begin where the one before ended are written in one unit
+    // each, as are the wakes and spawns made in them: their times follow
+    // from the records before them. Each poll spins 20 us (well under what
+    // a compact duration holds); one in 50 spins 2 ms, past it (the slot
+    // form). The decoded polls must come out as long as they were.
+    namespace tr = weft::detail::trace;
+    temp_dir dir;
+    std::string trace = dir.file("units.wtrace");
+    constexpr std::uint64_t polls = 400;
+    auto spin = [](std::chrono::microseconds d) {
+      auto until = std::chrono::steady_clock::now() + d;
+      while (std::chrono::steady_clock::now() < until) {
+      }
+    };
+    {
+      tr::tracer_options opts;
+      opts.path = trace;
+      opts.workers = 1;
+      tr::tracer t(opts);
+      tr::buffer& b = t.worker_buffer(0);
+      b.poll_begin_at(b.now(), 1, 1);
+      b.poll_end(0, 0, 1);
+      for (std::uint64_t task = 2; task < 2 + polls; ++task) {
+        b.poll_begin_at(b.now_after(tr::event::poll), 1, task);
+        b.wake(0, 0, task + 1, task);
+        b.wake(2, 1, 1, task);
+        b.spawn(0, 0, task + 100'000, task);
+        spin(task % 50 == 0 ? 2000us : 20us);
+        b.poll_end(0, 0, task);
+      }
+      t.stop();
+    }
+    run_result r = run_tool({"summary", "--json", trace});
+    INFO("stderr: " << r.err);
+    REQUIRE(r.exit_code == 0);
+    json::value s = json::parse(r.out);
+    const json::value& d = s["decode"];
+    CHECK(s["polls"].u64() == polls + 1);
+    CHECK(d["unknown_records"].u64() == 0);
+    CHECK(d["backward_times"].u64() == 0);
+    CHECK(d["unclosed_polls"].u64() == 0);
+    CHECK(d["unmatched_poll_ends"].u64() == 0);
+    CHECK(d["nested_polls"].u64() == 0);
+    CHECK(d["wakes_from_tasks"].u64() == 2 * polls);  // every wake kept its waker
+    const json::value& pt = s["poll_time"];
+    CHECK(pt["p50_ns"].u64() >= 20'000);
+    CHECK(pt["p50_ns"].u64() < 1'000'000);
+    CHECK(pt["max_ns"].u64() >= 2'000'000);
+    // 8 polls of 2 ms and 392 of 20 us, end to end.
+    CHECK(s["busy_ns"].u64() >= 8 * 2'000'000 + 392 * 20'000);
+    CHECK(s["span_ns"].u64() >= 8 * 2'000'000 + 392 * 20'000);
+    CHECK(s["spawn_to_poll"]["count"].u64() == 0);  // none of the spawned tasks ran
+    // Compact: well under 16 bytes per record (about 5 records a poll).
+    CHECK(std::filesystem::file_size(trace) < polls * 5 * 12);
+  }
+
   TEST_CASE("flight recorder: a dump holds the last second, not the first; SIGUSR2 dumps too") {
     temp_dir dir;
     const std::string prefix = dir.file("flight");

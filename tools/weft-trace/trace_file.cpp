@@ -118,8 +118,9 @@ class decoder {
         out_(out),
         compact_(out.header.version >= 3),
         v4_(out.header.version >= 4),
-        unit_(compact_ ? slot_size : v2_record_size),
-        max_count_(compact_ ? max_chunk_slots : max_chunk_records) {}
+        v5_(out.header.version >= 5),
+        unit_(v5_ ? unit_size : compact_ ? slot_size : v2_record_size),
+        max_count_(v5_ ? max_chunk_units : compact_ ? max_chunk_slots : max_chunk_records) {}
 
   void run(std::size_t pos) {
     std::size_t garbage_from = 0;
@@ -227,14 +228,24 @@ class decoder {
   // the chunk's base (which time_base records move). Version 3: a short
   // wake's waker is the task whose poll is open in this chunk. Version 4:
   // polls are single records, which expand_polls unfolds once the streams
-  // are whole.
+  // are whole. Version 5: counted in 8-byte units, and compact records of
+  // one unit whose times follow from the record before them.
   void slots(thread_stream& s, const chunk_header& h, std::size_t body, std::size_t count, bool cut) {
     std::uint64_t base = h.base;
+    std::uint64_t prev = base;  // the latest record's time (version 5)
     std::uint64_t open = 0;  // a chunk reads on its own: no poll is open at its start
+    const std::size_t slot_units = slot_size / unit_;
     for (std::size_t i = 0; i < count;) {
-      const unsigned char* p = data_ + body + i * slot_size;
+      const unsigned char* p = data_ + body + i * unit_;
+      if (v5_ && (p[4] & long_flag) == 0 && p[4] >= tr::compact_made) {
+        ++i;
+        record r = compact_record(p, prev);
+        prev = r.ts;
+        keep(s, r);
+        continue;
+      }
       bool is_long = (p[4] & long_flag) != 0;
-      std::size_t n = is_long ? 2 : 1;
+      std::size_t n = (is_long ? 2 : 1) * slot_units;
       if (i + n > count) {
         // Its second slot is not in this chunk (in a cut chunk: the
         // truncation, already reported).
@@ -253,8 +264,10 @@ class decoder {
         r.a32 = u32(p + 16);
         r.y = u64(p + 24);
       }
+      prev = r.ts;
       if (is_long && r.type == rec::time_base) {
         base = r.x;
+        prev = base;
         continue;
       }
       // A type the reader does not know still has a known length: skipped.
@@ -298,11 +311,42 @@ class decoder {
         r.y = open;
       }
       if (r.type == rec::string) {
-        if (!string(r, body, i, count, slot_size, cut)) return;
+        if (!string(r, body, i, count, unit_, cut)) return;
         continue;
       }
       keep(s, r);
     }
+  }
+
+  // Version 5: a compact record (FORMAT.md), given the time of the record
+  // before it in its chunk; unpacked as its slot form would be.
+  static record compact_record(const unsigned char* p, std::uint64_t prev) {
+    record r;
+    std::uint8_t type = p[4];
+    std::uint32_t fields = std::uint32_t(load(p + 5, 3));
+    r.x = u32(p);
+    r.ts = prev;
+    if (type >= tr::compact_poll) {
+      // As the slot form is unpacked: y the begin, a32 the wait kind,
+      // a16 >> 8 the source, a8 the outcome.
+      r.type = rec::poll;
+      r.y = prev;
+      r.ts = prev + (fields >> 4);
+      r.a32 = fields & 15;
+      r.a16 = std::uint16_t((type >> 3 & 7) << 8);
+      r.a8 = type & 7;
+      return r;
+    }
+    r.y = (type & tr::compact_in_poll) ? task_of_enclosing_poll : 0;
+    r.a8 = type & 3;
+    if (type & tr::compact_spawn_bit) {
+      r.type = rec::spawn;
+      r.a32 = fields;  // the site id
+    } else {
+      r.type = rec::wake;
+      r.a16 = std::uint16_t(fields);  // the worker it came from
+    }
+    return r;
   }
 
   // A string record at slot/record i - 1 of a chunk and its payload after
@@ -340,6 +384,7 @@ class decoder {
   trace_data& out_;
   bool compact_;           // version 3 on
   bool v4_;                // version 4 on: poll records, in_poll wakes and spawns
+  bool v5_;                // version 5 on: 8-byte units, compact records
   std::size_t unit_;       // bytes per count in a chunk header
   std::uint32_t max_count_;
   std::map<thread_id, thread_stream> streams_;
@@ -477,8 +522,8 @@ read_result decode_trace(std::string_view bytes, std::string path) {
   h.pid = u64(p + 40);
   h.start_ticks = u64(p + 48);
   h.ticks_per_second = u64(p + 56);
-  if (h.version < 1 || h.version > 4)
-    return fail(fmt::format("unsupported trace version {} (this tool reads 1 to 4)", h.version));
+  if (h.version < 1 || h.version > 5)
+    return fail(fmt::format("unsupported trace version {} (this tool reads 1 to 5)", h.version));
   if (h.header_size < file_header_size || h.header_size % v2_record_size != 0)
     return fail(fmt::format("bad header size {}", h.header_size));
   if (h.header_size > bytes.size())

@@ -37,14 +37,18 @@ using weft::detail::trace::thread_kind;
 
 inline constexpr std::size_t file_header_size = sizeof(weft::detail::trace::file_header);
 inline constexpr std::size_t chunk_header_size = sizeof(weft::detail::trace::chunk_header);
-// Versions 1 and 2: records of 32 bytes. Version 3: slots of 16 bytes, a
-// record taking one or two (long_flag), string bytes whole slots.
+// Versions 1 and 2: records of 32 bytes. Versions 3 and 4: slots of 16
+// bytes, a record taking one or two (long_flag), string bytes whole slots.
+// Version 5: 8-byte units, a slot-shaped record taking two or four, a
+// compact one one; string bytes whole units.
 inline constexpr std::size_t v2_record_size = 32;
 inline constexpr std::size_t slot_size = sizeof(weft::detail::trace::slot);
 using weft::detail::trace::chunk_magic;  // "WCHK"
 using weft::detail::trace::long_flag;
 inline constexpr std::uint32_t max_chunk_records = 4096;  // version 1 and 2 chunks
-inline constexpr std::uint32_t max_chunk_slots = 8192;    // version 3 chunks
+inline constexpr std::uint32_t max_chunk_slots = 8192;    // version 3 and 4 chunks
+inline constexpr std::size_t unit_size = weft::detail::trace::unit_bytes;
+inline constexpr std::uint32_t max_chunk_units = 16384;   // version 5 chunks
 inline constexpr std::uint16_t no_worker = 0xffff;
 
 struct record {
