@@ -2,6 +2,7 @@
 // destructors run, nothing leaks (LeakSanitizer in the ASan build is the
 // judge), and join handles that outlive the runtime report cancelled.
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <atomic>
 #include <chrono>
@@ -68,8 +69,12 @@ weft::task<void> joiner(census& c) {
   ++c.finished;
 }
 
+// The scheduler under test, caught by a task, for the stall report below.
+std::atomic<weft::detail::scheduler*> scheduler_seen{nullptr};
+
 weft::task<void> yielder(census& c) {
   alive_counter guard(c.alive);
+  scheduler_seen.store(weft::detail::current_scheduler());
   ++c.yielders;
   for (;;) co_await weft::yield_now();
 }
@@ -121,6 +126,25 @@ bool wait_until(const std::atomic<int>& n, int target, std::chrono::seconds limi
     std::this_thread::sleep_for(1ms);
   }
   return true;
+}
+
+// What each worker was doing: printed when a worker failed to pick up a
+// queued task in time (seen once in CI: a spinner waited 20 s for a worker).
+void report_stall(weft::runtime& rt) {
+  weft::runtime_metrics m = rt.metrics();
+  std::string out = fmt::format("stall: inject depth {}", m.inject_queue_depth);
+  if (weft::detail::scheduler* s = scheduler_seen.load()) {
+    out += fmt::format(", unparked {}, searching {}", s->idle().unparked(), s->idle().searching_count());
+    for (std::size_t i = 0; i < s->worker_count(); ++i)
+      out += fmt::format("; worker {} parked {}", i, s->worker_at(i).parked.load());
+  }
+  for (std::size_t i = 0; i < m.workers.size(); ++i) {
+    const auto& w = m.workers[i];
+    out += fmt::format("\n  worker {}: polls {} parks {} steals {} inject pulls {} io polls {} rescues {} queue {}",
+                       i, w.polls, w.parks, w.steals, w.inject_pulls, w.io_polls, w.reactor_rescues,
+                       w.local_queue_depth);
+  }
+  std::fprintf(stderr, "%s\n", out.c_str());
 }
 
 weft::task<bool> join_is_cancelled(weft::join_handle<void>& h) {
@@ -180,6 +204,11 @@ TEST_SUITE("fault/shutdown") {
 
       // Every worker held by a spinner, then queued tasks nobody will start.
       for (std::size_t i = 0; i < rt->worker_count(); ++i) (void)rt->spawn(spinner(c));
+      if (!wait_until(c.spinning, int(rt->worker_count()), 5s)) {
+        report_stall(*rt);
+        std::this_thread::sleep_for(100ms);
+        report_stall(*rt);  // twice: which counters move
+      }
       REQUIRE(wait_until(c.spinning, int(rt->worker_count())));
       for (int i = 0; i < n; ++i) {
         auto h = rt->spawn(queued(ticket(c.alive), c));
