@@ -86,8 +86,7 @@ class buffer {
       ts = last_ts_;
     std::uint64_t duration = ts - begin_;
     open_ = 0;
-    if (begin_ == last_ts_ && compact_room() &&
-        (task >> compact_task_bits | std::uint64_t(wait) >> poll_wait_bits | duration >> compact_duration_bits) == 0 &&
+    if (compact_in_poll_ok(task) && (std::uint64_t(wait) >> poll_wait_bits | duration >> compact_duration_bits) == 0 &&
         ts - base_ <= max_span_) [[likely]] {
       put_compact(task, std::uint8_t(compact_poll | outcome | source_ << 3), wait | std::uint32_t(duration) << 4);
       last_ts_ = ts;
@@ -148,7 +147,7 @@ class buffer {
     }
   }
   // The time of a wake or spawn: made by the task being polled, the poll's
-  // begin (the buffer's latest time while a poll is open), which saves a
+  // begin (the reader takes it from the poll record), which saves a
   // clock read per record (~10 ns, as long as a whole short poll's other
   // work); otherwise the clock's. So such a record sits at the start of its
   // poll, not where in the poll it happened (FORMAT.md).
@@ -250,8 +249,9 @@ class buffer {
   // record (its time counts from that record's; count_ - 1 wraps for an
   // empty chunk and none at all).
   bool compact_room() const noexcept { return count_ - 1 < units_per_chunk - 1; }
-  // A wake or spawn made in the open poll, at its begin, compact when that
-  // is the buffer's latest time.
+  // The open poll's records (a wake or spawn made in it, its end) can be
+  // compact, one unit each, when its begin is the buffer's latest time: the
+  // reader takes that begin from the record before.
   bool compact_in_poll_ok(std::uint64_t task) const noexcept {
     return begin_ == last_ts_ && compact_room() && task >> compact_task_bits == 0;
   }
