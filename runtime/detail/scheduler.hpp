@@ -121,9 +121,8 @@ class worker {
   // One thread at a time runs a worker's io_context: its owner, or one peer
   // rescuing it. Readiness handlers may then read what the reactor recorded
   // for their descriptor (net's read watch reads the epoll event mask)
-  // without another thread harvesting into it meanwhile, and restart()
-  // never runs beside a run (Asio forbids it). acquire/release: what one
-  // runner wrote into the reactor, the next one sees.
+  // without another thread harvesting into it meanwhile. acquire/release:
+  // what one runner wrote into the reactor, the next one sees.
   bool try_enter_io() noexcept { return !io_taken_.exchange(true, std::memory_order_acquire); }
   void leave_io() noexcept { io_taken_.store(false, std::memory_order_release); }
   // Set while the owner waits to get its io_context back from a rescuer:
@@ -144,8 +143,8 @@ class worker {
   void park() noexcept;
   worker* find_stuck_peer() noexcept;
   void arm_peer_watch() noexcept;
-  bool only_the_watch_ran() noexcept;
-  void rescue(worker& peer) noexcept;
+  bool only_bookkeeping_ran() noexcept;
+  bool rescue(worker& peer) noexcept;  // false: could not take its reactor
   void stop_searching() noexcept;
   std::uint32_t next_random() noexcept;
 
@@ -165,7 +164,8 @@ class worker {
   bool searching_ = false;
   bool consume_wake() noexcept;
 
-  std::atomic<bool> wake_requested_{false};  // set by unpark(), with io_.stop()
+  std::atomic<bool> wake_requested_{false};  // set by unpark(), before its no-op
+  std::atomic<bool> wake_ran_{false};  // a notifier's no-op ran (see only_bookkeeping_ran)
   std::atomic<bool> io_taken_{false};  // see try_enter_io
   std::atomic<bool> io_wanted_{false};  // see wants_io_back
   std::vector<std::uint64_t> seen_progress_;

@@ -58,22 +58,21 @@ void worker::join() {
 }
 
 void worker::unpark() noexcept {
-  // A flag plus stop(), not a posted handler: a peer rescuing our reactor
-  // may run our handlers, and would swallow a posted wake-up. stop() makes
-  // every run of this io_context return until we restart() it ourselves.
-  // stop() comes first: the flag then always announces a stop that has
-  // happened, so the restart() in consume_wake undoes it. (Flag first, a
-  // worker could consume the flag and restart before our stop() landed, and
-  // be left with a stopped reactor that nobody restarts: a lost wake-up
-  // that strands every handler posted to it, seen as a hang under load.)
-  io_.stop();
+  // A flag, then a posted no-op that ends our wait in the reactor. The flag
+  // is what counts: we look at it before every wait, and we only wait in our
+  // reactor while we hold it (enter_own_io), so a no-op that a peer rescuing
+  // our reactor runs in our stead costs no wake-up: we are not waiting then.
+  // (This used to be stop() then the flag, with restart() on consuming it. A
+  // worker woken by the stop, often on the notifier's CPU at once, found its
+  // reactor stopped and no flag yet, and spun until the preempted notifier
+  // stored it: a fifth of all wake-ups under a server load, a millisecond
+  // each, and a quarter of the throughput at two workers.)
   wake_requested_.store(true, std::memory_order_release);
+  boost::asio::post(io_, [this] { wake_ran_.store(true, std::memory_order_relaxed); });
 }
 
 bool worker::consume_wake() noexcept {
-  if (!wake_requested_.exchange(false, std::memory_order_acquire)) return false;
-  io_.restart();
-  return true;
+  return wake_requested_.exchange(false, std::memory_order_acquire);
 }
 
 std::uint32_t worker::next_random() noexcept {
@@ -291,8 +290,8 @@ bool worker::poll_io() noexcept {
   progress.store(progress.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   // A peer rescuing our reactor is serving it right now: leave it to them.
   if (!try_enter_io()) return lifo_ || !queue_.empty();
-  // A notifier may have stopped our io_context just after we woke by
-  // ourselves; undo it before polling, or our reactor would go unserved.
+  // A notifier picked us just after we woke by ourselves: its wake-up is
+  // spent (we are awake), so a later park does not end at once for it.
   if (wake_requested_.load(std::memory_order_relaxed)) consume_wake();
   worker_counters::bump(counters_.io_polls);
 #if WEFT_TRACING
@@ -381,7 +380,7 @@ void worker::park() noexcept {
     if (!has_peers || sched_.idle().unparked() == 0) {
       // Nobody awake to get stuck: sleep until our reactor or a notifier wakes us.
       if (io_.run_one()) {
-        if (only_the_watch_ran()) {
+        if (only_bookkeeping_ran()) {
           stuck = find_stuck_peer();
           continue;
         }
@@ -391,12 +390,12 @@ void worker::park() noexcept {
       }
       continue;
     }
-    // (A stopped reactor runs nothing: its owner has a wake-up to consume
-    // and will restart it; waiting in our own meanwhile does not spin.)
-    if (stuck && !stuck->io().stopped()) {
-      // Serve the stuck peer's reactor from here, blocking in it for one
-      // interval so its timers fire on time; wakes land in our queues.
-      rescue(*stuck);
+    // Serve the stuck peer's reactor from here, blocking in it for one
+    // interval so its timers fire on time; wakes land in our queues. A
+    // rescue that could not start (the peer or another worker holds that
+    // reactor) waits out the interval in our own reactor below: looking
+    // again at once would find the peer "stuck" since a few ns ago and spin.
+    if (stuck && rescue(*stuck)) {
       if (lifo_ || !queue_.empty()) {
         why = trace::unpark_reason::watch_timeout;
         break;
@@ -405,7 +404,7 @@ void worker::park() noexcept {
         why = trace::unpark_reason::handler;
         break;
       }
-    } else if (io_.run_one_for(rescue_after) && !only_the_watch_ran()) {
+    } else if (io_.run_one_for(rescue_after) && !only_bookkeeping_ran()) {
       drain_io();
       why = trace::unpark_reason::handler;
       break;
@@ -416,7 +415,8 @@ void worker::park() noexcept {
   counters_.awake_since_ns.store(steady_now_ns(), std::memory_order_relaxed);
   int before = sched_.idle().unpark_self(index_);
   if (before < 0) {
-    // A notifier took us off the sleepers: its stop() may still be pending.
+    // A notifier took us off the sleepers: take its wake-up (if its flag is
+    // not there yet, poll_io or the next park takes it).
     consume_wake();
     why = trace::unpark_reason::notified;
   }
@@ -464,10 +464,13 @@ void worker::arm_watch() noexcept {
   }
 }
 
-bool worker::only_the_watch_ran() noexcept {
-  // After our parked reactor ran one handler: if it was the watch timer and
-  // no task became ready here, stay parked, now watching our peers.
-  return watch_fired_.exchange(false, std::memory_order_relaxed) && !lifo_ && queue_.empty();
+bool worker::only_bookkeeping_ran() noexcept {
+  // After our parked reactor ran one handler: if it was the watch timer or a
+  // notifier's no-op and no task became ready here, stay in the park loop
+  // (which then takes the wake-up, or watches our peers).
+  bool watch = watch_fired_.exchange(false, std::memory_order_relaxed);
+  bool wake = wake_ran_.exchange(false, std::memory_order_relaxed);
+  return (watch || wake) && !lifo_ && queue_.empty();
 }
 
 worker* worker::find_stuck_peer() noexcept {
@@ -485,9 +488,9 @@ worker* worker::find_stuck_peer() noexcept {
   return found;
 }
 
-void worker::rescue(worker& peer) noexcept {
+bool worker::rescue(worker& peer) noexcept {
   // It came back (and wants its reactor), or another peer is there.
-  if (peer.wants_io_back() || !peer.try_enter_io()) return;
+  if (peer.wants_io_back() || !peer.try_enter_io()) return false;
   worker_counters::bump(counters_.rescues);
   const auto interval = sched_.config().reactor_rescue_after;
 #if WEFT_TRACING
@@ -504,6 +507,7 @@ void worker::rescue(worker& peer) noexcept {
     trace_->emit_at(t1, event::io_poll, 1, std::uint16_t(peer.index()), std::uint32_t(n), t1 - t0, 0);
   }
 #endif
+  return true;
 }
 
 }  // namespace weft::detail
