@@ -17,8 +17,9 @@
 // and empty. Waiting senders and receivers are served in arrival order.
 // A bounded channel's send and recv take no lock unless somebody waits (the
 // buffer is a lock-free ring); a sender that finds it full, on a runtime
-// with more than one worker, retries for a moment while receivers make
-// progress before it queues. An
+// with more than one worker, first yields once if the receiver last ran on
+// its own worker (so that receiver gets to run), then retries for a moment
+// while receivers make progress, and only then queues. An
 // operation that completes without waiting spends cooperative budget and,
 // when the budget is used up, yields before returning (keeping its result),
 // so a task that always finds the channel ready still lets others run.
@@ -49,6 +50,7 @@
 #include <runtime/detail/promise_base.hpp>
 #include <runtime/errors.hpp>
 #include <sync/detail/backoff_spinlock.hpp>
+#include <sync/detail/budget_retry.hpp>
 #include <sync/detail/channel_buffer.hpp>
 #include <sync/detail/spin_wait.hpp>
 #include <sync/detail/waiter.hpp>
@@ -114,12 +116,21 @@ class channel {
   // -> 16, 20M -> 25M messages/s).
   static constexpr unsigned send_spin_rounds = 64;
   static constexpr std::size_t send_spin_patience = 16;
+  static constexpr std::uint16_t no_worker = 0xffff;
 
   static std::size_t checked(std::size_t capacity) {
     if (capacity == 0) throw runtime_misuse("weft::channel: capacity must be at least 1");
     return capacity;
   }
   bool start_send(send_awaiter& w, std::coroutine_handle<> h);
+  // A full channel whose receiver last ran on this worker: the sender goes
+  // behind it (true: suspend) rather than spin or queue; once per send.
+  bool yield_to_local_receiver(send_awaiter& w, std::coroutine_handle<> h);
+  void note_receiver_worker(detail::task_header* t) noexcept {
+    // relaxed: a hint; a stale value only makes a sender spin or yield in vain.
+    if (receiver_worker_.load(std::memory_order_relaxed) != t->last_worker)
+      receiver_worker_.store(t->last_worker, std::memory_order_relaxed);
+  }
   bool start_recv(recv_awaiter& w, std::coroutine_handle<> h);
   static void cancel_send(detail::cancel_hook* hook) noexcept;
   static void cancel_recv(detail::cancel_hook* hook) noexcept;
@@ -135,6 +146,9 @@ class channel {
   char pad_[detail::cache_line];
   std::atomic<bool> senders_waiting_{false};               // senders_ may be non-empty
   std::atomic<bool> receivers_waiting_{false};             // receivers_ may be non-empty
+  // The worker the last receiver ran on (a hint for a sender that finds the
+  // channel full; written only when it changes, so the line stays shared).
+  std::atomic<std::uint16_t> receiver_worker_{no_worker};
   mutable detail::backoff_spinlock lock_;  // guards the lists and closed_
   detail::waiter_list senders_;    // in practice non-empty only while the buffer is full
   detail::waiter_list receivers_;  // in practice non-empty only while the buffer is empty
@@ -154,9 +168,12 @@ template <class T>
 class channel<T>::send_awaiter : public detail::waiter {
  public:
   send_awaiter(channel& ch, T value) : ch_(&ch), value_(std::move(value)) {}
-  send_awaiter(send_awaiter&&) = default;
+  send_awaiter(send_awaiter&& o) noexcept : detail::waiter(o), ch_(o.ch_), value_(std::move(o.value_)) {}
   ~send_awaiter() {
-    if (queued) detail::abandon_if_queued(ch_->lock_, ch_->senders_, *this);
+    if (retry_) [[unlikely]]
+      retry_.destroy();  // yielded, never polled again (runtime shutdown)
+    else if (queued)
+      detail::abandon_if_queued(ch_->lock_, ch_->senders_, *this);
   }
 
   bool await_ready() const noexcept { return false; }
@@ -179,8 +196,12 @@ class channel<T>::send_awaiter : public detail::waiter {
 
  private:
   friend class channel;
+  static std::coroutine_handle<> retry(void* self, std::coroutine_handle<> h) noexcept;
+
   channel* ch_;
   T value_;
+  std::coroutine_handle<> retry_;  // pending yield_to_local_receiver frame
+  bool yielded_ = false;           // it yielded once already
 };
 
 template <class T>
@@ -280,7 +301,8 @@ bool channel<T>::start_send(send_awaiter& w, std::coroutine_handle<> h) {
   // again rather than queue (see spin_wait.hpp); a few rounds at most.
   bool may_spin = true;
   for (unsigned round = 0; !senders_waiting_.load(std::memory_order_relaxed); ++round) {
-    switch (buffer_.try_push(w.value_)) {  // may throw bad_alloc (unbounded): rethrown at co_await
+    // A stale `full` is fine here: queueing retries with a definite answer.
+    switch (buffer_.try_push(w.value_, false)) {  // may throw bad_alloc (unbounded): rethrown at co_await
       case detail::push_result::ok:
         if (receivers_waiting_.load(std::memory_order_seq_cst)) [[unlikely]]
           settle();
@@ -292,7 +314,12 @@ bool channel<T>::start_send(send_awaiter& w, std::coroutine_handle<> h) {
       case detail::push_result::full:
         break;
     }
-    if (round == 0) may_spin = detail::parallel_workers();
+    if (round == 0) {
+      may_spin = detail::parallel_workers();
+      if (may_spin && !w.yielded_ &&
+          receiver_worker_.load(std::memory_order_relaxed) == w.task->last_worker)
+        return yield_to_local_receiver(w, h);
+    }
     if (!may_spin || round == send_spin_rounds || !buffer_.wait_for_consumer(send_spin_patience)) break;
   }
   detail::wake_list woken;
@@ -313,6 +340,27 @@ bool channel<T>::start_send(send_awaiter& w, std::coroutine_handle<> h) {
   return detail::yield_if_budget_spent(w.task, h);
 }
 
+// Spinning for a receiver that waits in this worker's own queue only delays
+// it; queueing costs a settle and a wake-up per freed slot. Going behind it
+// lets it free a batch, which the retry then finds.
+template <class T>
+bool channel<T>::yield_to_local_receiver(send_awaiter& w, std::coroutine_handle<> h) {
+  w.yielded_ = true;
+  return detail::yield_then_retry(w.task, &w, &send_awaiter::retry, h, w.retry_);
+}
+
+template <class T>
+std::coroutine_handle<> channel<T>::send_awaiter::retry(void* p, std::coroutine_handle<> h) noexcept {
+  auto& w = *static_cast<send_awaiter*>(p);
+  if (w.task->is_cancelled()) {
+    w.status = detail::wait_status::cancelled;
+    return h;
+  }
+  // Cannot throw: only a bounded channel is ever full, and its push never
+  // allocates. True: it queued, or yielded for budget; either way the poll ends.
+  return w.ch_->start_send(w, h) ? std::noop_coroutine() : h;
+}
+
 template <class T>
 bool channel<T>::start_recv(recv_awaiter& w, std::coroutine_handle<> h) {
   if (!receivers_waiting_.load(std::memory_order_relaxed)) [[likely]] {
@@ -320,6 +368,7 @@ bool channel<T>::start_recv(recv_awaiter& w, std::coroutine_handle<> h) {
       case detail::pop_result::ok:
         if (senders_waiting_.load(std::memory_order_seq_cst)) [[unlikely]]
           settle();
+        note_receiver_worker(w.task);
         [[fallthrough]];
       case detail::pop_result::closed:  // closed and drained: the result stays nullopt
         w.status = detail::wait_status::done;

@@ -34,9 +34,10 @@ class channel_buffer {
   // Moves from `v` only on ok. The locked ring may throw std::bad_alloc
   // while it grows (then nothing changed); it never grows past a bounded
   // capacity, so a push into a slot just freed cannot throw.
-  push_result try_push(T& v) {
+  // `definite_full`: see mpmc_ring::try_push (the locked ring is always definite).
+  push_result try_push(T& v, bool definite_full = true) {
     if (ring_) [[likely]]
-      return ring_->try_push(v);
+      return ring_->try_push(v, definite_full);
     spin_guard g(lock_);
     if (closed_) return push_result::closed;
     if (queue_.size() >= capacity_) return push_result::full;
@@ -61,19 +62,11 @@ class channel_buffer {
   }
 
   // Whether try_push could succeed soon without anybody being woken: true
-  // for the lock-free ring when consumers take a message within `patience`
-  // pauses. The locked ring says false (its consumers contend on the lock).
-  // It reads head_ only every `pauses_per_poll` pauses: each read pulls the
-  // line away from the consumer, whose next pop must then win it back.
-  static constexpr std::size_t pauses_per_poll = 16;
+  // for the lock-free ring when a consumer frees the next slot within
+  // `patience` pauses. The locked ring says false (its consumers contend on
+  // the lock).
   bool wait_for_consumer(std::size_t patience) const noexcept {
-    if (!ring_) return false;
-    const std::size_t before = ring_->consumed();
-    for (std::size_t i = 0; i < patience; i += pauses_per_poll) {
-      for (std::size_t p = 0; p < pauses_per_poll; ++p) cpu_pause();
-      if (ring_->consumed() != before) return true;
-    }
-    return false;
+    return ring_ && ring_->wait_for_free_slot(patience);
   }
 
   std::size_t size() const noexcept {

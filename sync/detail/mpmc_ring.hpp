@@ -66,8 +66,13 @@ class mpmc_ring {
   mpmc_ring(const mpmc_ring&) = delete;
   mpmc_ring& operator=(const mpmc_ring&) = delete;
 
-  // Moves from `v` only when it returns ok.
-  push_result try_push(T& v) noexcept {
+  // Moves from `v` only when it returns ok. With `definite_full` false, a
+  // slot still holding last lap's message means full at once, without
+  // reading head_ to see whether a consumer is just taking it: that read
+  // pulls head_'s line away from the consumers, whose next CAS then misses.
+  // Such a `full` may be stale; a caller that waits on it must retry with
+  // `definite_full` true after it registered (see channel.hpp).
+  push_result try_push(T& v, bool definite_full = true) noexcept {
     std::size_t tail = tail_.load(std::memory_order_relaxed);
     for (;;) {
       if (tail & mark_) return push_result::closed;
@@ -85,6 +90,7 @@ class mpmc_ring {
       } else if (stamp + lap_ == tail + 1) {
         // The slot still holds last lap's message: full, unless a consumer
         // is just taking it (then head_ moved on and we try again).
+        if (!definite_full) return push_result::full;
         const std::size_t head = head_.load(std::memory_order_seq_cst);
         if (head + lap_ == tail) return push_result::full;
         cpu_pause();
@@ -127,9 +133,22 @@ class mpmc_ring {
   // seq_cst: a push that lost the race to the mark fails its CAS.
   void close() noexcept { tail_.fetch_or(mark_, std::memory_order_seq_cst); }
 
-  // How far consumers got; it changes whenever a message is taken. relaxed:
-  // only compared with an earlier reading, to see that consumers run.
-  std::size_t consumed() const noexcept { return head_.load(std::memory_order_relaxed); }
+  // Waits up to `pauses` pauses for the slot the next push needs to be
+  // freed by a consumer; true once it was (or another producer took it).
+  // It watches that slot's stamp, not head_: the consumer writes the slot's
+  // line anyway when it pops it, while every pop CASes head_, and each read
+  // of head_ from here would make that CAS miss. relaxed: a hint only, the
+  // push that follows reads the stamp with acquire.
+  bool wait_for_free_slot(std::size_t pauses) const noexcept {
+    const std::size_t tail = tail_.load(std::memory_order_relaxed);
+    const std::atomic<std::size_t>& stamp = slots_[tail & (mark_ - 1)].stamp;
+    const std::size_t still_full = tail + 1 - lap_;
+    for (std::size_t i = 0; i < pauses; ++i) {
+      cpu_pause();
+      if (stamp.load(std::memory_order_relaxed) != still_full) return true;
+    }
+    return false;
+  }
 
   // A snapshot; exact when nothing runs concurrently.
   std::size_t size() const noexcept {

@@ -425,6 +425,48 @@ TEST_CASE("recv and send under weft::timeout give up cleanly and lose nothing") 
   }());
 }
 
+// A sender that finds the channel full while the receiver last ran on its
+// own worker yields once (to let that receiver run) before it spins or
+// queues; here the sender is that receiver, so the retry must queue.
+TEST_CASE("a sender that yields to its own worker's receiver still waits, times out and aborts cleanly") {
+  run(2, []() -> weft::task<void> {
+    weft::channel<int> ch{1};
+    co_await ch.send(1);
+    CHECK(*co_await ch.recv() == 1);  // the receiver ran here
+    co_await ch.send(2);              // full again
+    CHECK_THROWS_AS(co_await weft::timeout(5ms, ch.send(3)), weft::timed_out);
+    CHECK(weft::detail::sync_probe::waiters(ch) == 0);
+    CHECK(ch.size() == 1);
+
+    // A sender task doing the same, aborted while it waits, sent nothing.
+    auto s = weft::spawn([](weft::channel<int>& c) -> weft::task<void> {
+      CHECK(*co_await c.recv() == 2);
+      co_await c.send(4);  // full again
+      co_await c.send(5);  // waits: yields, then queues
+    }(ch));
+    bool queued = co_await until_waiters(ch, 1);
+    CHECK(queued);
+    s.abort();
+    CHECK(co_await joined_cancelled(s));
+    CHECK(weft::detail::sync_probe::waiters(ch) == 0);
+    CHECK(*co_await ch.recv() == 4);
+    CHECK(ch.try_recv().empty());
+
+    // And one that is not aborted completes once a receiver frees a slot.
+    auto t = weft::spawn([](weft::channel<int>& c) -> weft::task<void> {
+      co_await c.send(6);
+      CHECK(*co_await c.recv() == 6);
+      co_await c.send(7);
+      co_await c.send(8);
+    }(ch));
+    queued = co_await until_waiters(ch, 1);
+    CHECK(queued);
+    CHECK(*co_await ch.recv() == 7);
+    co_await t;
+    CHECK(*co_await ch.recv() == 8);
+  }());
+}
+
 TEST_CASE("a consumer of an always-ready channel still yields (cooperative budget)") {
   run(1, []() -> weft::task<void> {
     weft::unbounded_channel<int> ch;
