@@ -280,9 +280,16 @@ void channel<T>::settle_locked(detail::wake_list& woken, detail::waiter* self) n
       progress = !receivers_.empty();  // the new messages may serve them
     }
   }
-  // seq_cst: pairs with the loads after a lock-free push or pop (see above).
-  receivers_waiting_.store(!receivers_.empty(), std::memory_order_seq_cst);
-  senders_waiting_.store(!senders_.empty(), std::memory_order_seq_cst);
+  // Settling only removes waiters, so here a flag can only go from true to
+  // false. Only a change is written, and relaxed: the fence that matters is
+  // the registration's seq_cst store of `true`, and a `false` seen late is
+  // a stale `true` (a needless settle). So a settle that leaves the flags as
+  // they were (a receiver registering, a sender feeding a queue that stays)
+  // costs no locked instruction.
+  if (receivers_.empty() && receivers_waiting_.load(std::memory_order_relaxed))
+    receivers_waiting_.store(false, std::memory_order_relaxed);
+  if (senders_.empty() && senders_waiting_.load(std::memory_order_relaxed))
+    senders_waiting_.store(false, std::memory_order_relaxed);
 }
 
 template <class T>
