@@ -17,6 +17,7 @@ std::atomic<std::uint64_t> id_blocks{1};
 
 worker* current_worker() noexcept { return tls_worker; }
 scheduler* current_scheduler() noexcept { return tls_scheduler; }
+worker* current_worker_of(const scheduler* s) noexcept { return tls_scheduler == s ? tls_worker : nullptr; }
 void set_current(scheduler* s, worker* w) noexcept {
   tls_scheduler = s;
   tls_worker = w;

@@ -93,7 +93,7 @@ void scheduler::spawn(task_header* t) noexcept {
       std::uint32_t site = b.site_id(t->site.name, t->site.where);
       b.spawn(0, site, t->id, parent);
     };
-    if (worker* w = current_worker(); w && w->trace_buffer() && current_scheduler() == this)
+    if (worker* w = current_worker_of(this); w && w->trace_buffer())
       record(*w->trace_buffer());
     else if (trace::buffer* b = current_blocking_trace())
       record(*b);
@@ -106,8 +106,8 @@ void scheduler::spawn(task_header* t) noexcept {
 }
 
 void scheduler::schedule(task_header* t, bool to_back) noexcept {
-  worker* w = current_worker();
-  if (w && current_scheduler() == this && !shutdown_.load(std::memory_order_relaxed)) {
+  worker* w = current_worker_of(this);
+  if (w && !shutdown_.load(std::memory_order_relaxed)) {
     w->schedule_local(t, to_back);
     return;
   }
@@ -118,7 +118,7 @@ void scheduler::schedule(task_header* t, bool to_back) noexcept {
 void scheduler::trace_event(trace::event e, std::uint8_t a8, std::uint16_t a16, std::uint32_t a32,
                             std::uint64_t x, std::uint64_t y) noexcept {
   if (!tracer_) return;
-  if (worker* w = current_worker(); w && current_scheduler() == this && w->trace_buffer())
+  if (worker* w = current_worker_of(this); w && w->trace_buffer())
     w->trace_buffer()->emit(e, a8, a16, a32, x, y);
   else if (trace::buffer* b = current_blocking_trace())
     b->emit(e, a8, a16, a32, x, y);
@@ -132,8 +132,8 @@ void scheduler::trace_wake(task_header* t) noexcept {
   // whose poll is open in the worker's buffer, which lets the buffer leave
   // it out of the record; trace::buffer::wake checks rather than assumes.
   task_header* waker = current_task();
-  worker* w = current_worker();
-  bool on_worker = w && current_scheduler() == this;
+  worker* w = current_worker_of(this);
+  bool on_worker = w != nullptr;
   std::uint8_t from = !on_worker ? 1 : (w->index() == t->last_worker ? 0 : 2);
   std::uint16_t from_worker = on_worker ? std::uint16_t(w->index()) : 0xffff;
   std::uint64_t waker_id = waker ? waker->id : 0;
@@ -148,8 +148,8 @@ void scheduler::trace_wake(task_header* t) noexcept {
 
 bool scheduler::dump_trace(const std::string& path) {
   if (!tracer_) return false;
-  worker* w = current_worker();
-  bool mine = w && current_scheduler() == this;
+  worker* w = current_worker_of(this);
+  bool mine = w != nullptr;
   return tracer_->dump(path, mine ? w->trace_buffer() : current_blocking_trace());
 }
 
@@ -183,7 +183,7 @@ void scheduler::finish_completion(task_header* t) noexcept {
 }
 
 boost::asio::io_context& scheduler::next_io() noexcept {
-  if (worker* w = current_worker(); w && current_scheduler() == this) {
+  if (worker* w = current_worker_of(this)) {
     // Spread new sockets, starting from the current worker for locality.
     std::size_t i = next_home_.fetch_add(1, std::memory_order_relaxed);
     return workers_[(w->index() + i) % workers_.size()]->io();

@@ -233,6 +233,9 @@ class scheduler {
 // coroutine keeps a thread-local address across a suspension.
 worker* current_worker() noexcept;
 scheduler* current_scheduler() noexcept;
+// This thread's worker if it is one of `s`'s, else null: one call where the
+// wake and spawn paths used to make two.
+worker* current_worker_of(const scheduler* s) noexcept;
 void set_current(scheduler* s, worker* w) noexcept;
 task_header* current_task() noexcept;
 void set_current_task(task_header* t) noexcept;
