@@ -15,6 +15,11 @@
 // within the same poll) or queues the waiter like a normal slow path (then
 // the poll ends). The frame comes from the frame allocator's free lists, once
 // per spent budget (at most once per `budget` immediate acquires).
+//
+// A channel's send uses the same frame for another yield-then-retry: a
+// sender that finds the channel full while its receiver last ran on the
+// same worker goes behind that receiver once before it spins or queues
+// (see channel.hpp).
 #pragma once
 
 #include <coroutine>
