@@ -24,6 +24,14 @@ struct runtime_config {
   // Operations that complete without waiting a task may do per poll before
   // it is made to yield.
   std::uint32_t budget = 128;
+  // Channel, lock and event operations cost tens of nanoseconds, so a task
+  // doing only those spends `budget` in a microsecond or two, and yielding
+  // that often costs more than the work (with tasks on two cores, each yield
+  // is a chance for the peer to steal one and for the cache lines between
+  // them to cross cores). Such a task, once its budget is spent, goes on
+  // budget after budget until this long has passed; I/O and timer
+  // operations still make it yield at `budget`. Zero: yield at `budget`.
+  std::chrono::microseconds sync_slice{100};
   // Consecutive polls from the LIFO slot before a woken task goes to the
   // queue. Longer chains keep a message-passing pair hot in the cache (with
   // 1,000 ping-pong pairs, 3 -> 16: +12% at one worker, +23% at two);

@@ -29,6 +29,14 @@ struct yield_awaitable {
 // Spends one unit of the cooperative budget; true when it is used up, and the
 // caller should suspend with yield semantics even though it could go on.
 inline bool spend_budget(task_header* t) noexcept { return --t->budget <= 0; }
+
+// The same for an in-memory operation (channel, lock, event): when the budget
+// is used up the poll may go on for the rest of its sync slice
+// (runtime_config::sync_slice), with the budget refilled.
+bool sync_slice_over(task_header* t) noexcept;  // worker.cpp
+inline bool spend_sync_budget(task_header* t) noexcept {
+  return --t->budget <= 0 && sync_slice_over(t);
+}
 }  // namespace detail
 
 [[nodiscard]] inline detail::yield_awaitable yield_now() noexcept { return {}; }

@@ -21,8 +21,10 @@
 // its own worker (so that receiver gets to run), then retries for a moment
 // while receivers make progress, and only then queues. An
 // operation that completes without waiting spends cooperative budget and,
-// when the budget is used up, yields before returning (keeping its result),
-// so a task that always finds the channel ready still lets others run.
+// when the budget is used up (and the poll's sync slice is over: see
+// runtime_config::sync_slice), yields before returning (keeping its
+// result), so a task that always finds the channel ready still lets others
+// run.
 //
 // Closing: close() is idempotent and wakes every waiter. Messages already in
 // the channel are still received, then recv gives nullopt. A send that waits

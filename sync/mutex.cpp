@@ -39,7 +39,7 @@ std::coroutine_handle<> mutex::lock_awaiter::retry(void* p, std::coroutine_handl
     w.status = detail::wait_status::cancelled;
     return h;
   }
-  detail::spend_budget(w.task);
+  detail::spend_sync_budget(w.task);
   if (w.mtx->try_lock_fast() || !w.mtx->lock_slow(w, h)) {
     w.status = detail::wait_status::done;
     return h;

@@ -160,7 +160,7 @@ class mutex::lock_awaiter : public detail::mutex_waiter {
       return false;
     }
     // Budget spent: yield before taking the mutex (see budget_retry.hpp).
-    if (detail::spend_budget(task)) [[unlikely]]
+    if (detail::spend_sync_budget(task)) [[unlikely]]
       return detail::yield_then_retry(task, this, &retry, h, retry_);
     if (mtx->try_lock_fast()) [[likely]] {
       status = detail::wait_status::done;

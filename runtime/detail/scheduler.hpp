@@ -130,6 +130,8 @@ class worker {
   bool wants_io_back() const noexcept { return io_wanted_.load(std::memory_order_seq_cst); }
 
   trace::buffer* trace_buffer() const noexcept { return trace_; }
+  // See detail::sync_slice_over (yield.hpp).
+  bool sync_slice_over(task_header* t) noexcept;
 
  private:
   void run() noexcept;
@@ -160,6 +162,8 @@ class worker {
   local_queue queue_;
   task_header* lifo_ = nullptr;
   std::uint32_t tick_ = 0;
+  const std::uint64_t sync_slice_ns_;
+  std::uint64_t slice_began_ns_ = 0;  // when the polled task's budget first ran out; 0: not yet
   std::uint32_t rng_;
   bool searching_ = false;
   bool consume_wake() noexcept;

@@ -20,6 +20,7 @@ worker::worker(scheduler& s, std::size_t index)
     : sched_(s),
       index_(index),
       io_(),  // default concurrency hint: thread-safe, so an idle peer may poll it
+      sync_slice_ns_(std::uint64_t(std::chrono::nanoseconds(s.config().sync_slice).count())),
       rng_(std::uint32_t(0x9e3779b9u * (index + 1))),
       seen_progress_(s.config().worker_threads, 0) {
   guard_.emplace(io_.get_executor());
@@ -230,6 +231,7 @@ void worker::poll(task_header* t, trace::poll_source source) noexcept {
     t->state.fetch_xor(state::notified | state::running, std::memory_order_acq_rel);
   }
   t->budget = std::int32_t(sched_.config().budget);
+  slice_began_ns_ = 0;
   t->last_worker = std::uint16_t(index_);
 #if WEFT_TRACING
   if (trace_) [[unlikely]] {
@@ -286,6 +288,24 @@ void worker::poll(task_header* t, trace::poll_source source) noexcept {
   }
 #endif
   release_after_poll(t);
+}
+
+bool worker::sync_slice_over(task_header* t) noexcept {
+  // One clock read per `budget` operations.
+  if (sync_slice_ns_ == 0) return true;
+  const std::uint64_t now = steady_now_ns();
+  if (slice_began_ns_ == 0) {
+    slice_began_ns_ = now;
+  } else if (now - slice_began_ns_ >= sync_slice_ns_) {
+    return true;
+  }
+  t->budget = std::int32_t(sched_.config().budget);
+  return false;
+}
+
+bool sync_slice_over(task_header* t) noexcept {
+  worker* w = current_worker();
+  return !w || w->sync_slice_over(t);
 }
 
 bool worker::poll_io() noexcept {

@@ -114,7 +114,7 @@ class permit_awaiter : public permit_waiter {
       return false;
     }
     // Budget spent: yield before taking permits (see budget_retry.hpp).
-    if (spend_budget(task)) [[unlikely]]
+    if (spend_sync_budget(task)) [[unlikely]]
       return yield_then_retry(task, this, &retry, h, retry_);
     return !acquire_or_wait(h);
   }
@@ -143,7 +143,7 @@ class permit_awaiter : public permit_waiter {
       w.status = wait_status::cancelled;
       return h;
     }
-    spend_budget(w.task);
+    spend_sync_budget(w.task);
     if (w.acquire_or_wait(h)) return h;
     return std::noop_coroutine();  // queued: the poll ends, a release wakes us
   }

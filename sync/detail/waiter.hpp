@@ -154,7 +154,7 @@ class wake_list {
 // what await_suspend returns: false to go on at once, true when the budget is
 // spent and the task yields (its result stays in the awaiter).
 inline bool yield_if_budget_spent(task_header* t, std::coroutine_handle<> h) noexcept {
-  if (!spend_budget(t)) return false;
+  if (!spend_sync_budget(t)) return false;
   yield_self(t, h);
   return true;
 }

@@ -468,8 +468,15 @@ TEST_CASE("a sender that yields to its own worker's receiver still waits, times 
   }());
 }
 
-TEST_CASE("a consumer of an always-ready channel still yields (cooperative budget)") {
-  run(1, []() -> weft::task<void> {
+namespace {
+// A ticker that counts its turns on a one-worker runtime while the root
+// sends and receives on an always-ready channel; the turns are the root's
+// yields. Returns the turns during the sends and during the receives.
+// With `for_time` nonzero the root goes on for that long each way instead
+// of `n` operations.
+std::pair<int, int> ticks_around_ready_ops(weft::runtime_config cfg, int n, std::chrono::milliseconds for_time) {
+  weft::runtime rt{cfg};
+  return rt.block_on([](int n, std::chrono::milliseconds for_time) -> weft::task<std::pair<int, int>> {
     weft::unbounded_channel<int> ch;
     std::atomic<bool> stop{false};
     std::atomic<int> ticks{0};
@@ -479,17 +486,50 @@ TEST_CASE("a consumer of an always-ready channel still yields (cooperative budge
         co_await weft::yield_now();
       }
     }(stop, ticks));
-    const int n = 20'000;
-    for (int i = 0; i < n; ++i) co_await ch.send(i);  // never waits: spends budget
+    int sent = 0;
+    auto until = steady::now() + for_time;
+    while (for_time.count() ? steady::now() < until : sent < n) {  // never waits: spends budget
+      co_await ch.send(sent);
+      ++sent;
+    }
     int after_sends = ticks.load();
-    for (int i = 0; i < n; ++i) co_await ch.recv();    // never waits: spends budget
+    for (int i = 0; i < sent; ++i) co_await ch.recv();  // never waits: spends budget
     int after_recvs = ticks.load();
     stop = true;
     co_await ticker;
+    co_return std::pair{after_sends, after_recvs - after_sends};
+  }(n, for_time));
+}
+}  // namespace
+
+TEST_CASE("a consumer of an always-ready channel still yields (cooperative budget)") {
+  SUBCASE("every `budget` operations, with no sync slice") {
+    weft::runtime_config cfg = workers(1);
+    cfg.sync_slice = 0us;
+    const int n = 20'000;
+    auto [sends, recvs] = ticks_around_ready_ops(cfg, n, 0ms);
     // One worker: the ticker runs only when we yield. Budget 128 per poll.
-    CHECK(after_sends >= n / 128 / 2);
-    CHECK(after_recvs - after_sends >= n / 128 / 2);
-  }());
+    CHECK(sends >= n / 128 / 2);
+    CHECK(recvs >= n / 128 / 2);
+  }
+  SUBCASE("within the sync slice, past the budget") {
+    // 30 ms of ready operations with a 1 ms slice: about 30 yields each way
+    // (more when this thread loses its core: the slice is wall time).
+    weft::runtime_config cfg = workers(1);
+    cfg.sync_slice = 1ms;
+    auto [sends, recvs] = ticks_around_ready_ops(cfg, 0, 30ms);
+    CHECK(sends >= 10);
+    CHECK(recvs >= 1);  // the receives are faster than the sends: fewer slices
+  }
+  SUBCASE("not before the slice is over") {
+    // 20,000 ready sends with the budget of 128 would yield 156 times; with
+    // a slice far longer than they take, never.
+    weft::runtime_config cfg = workers(1);
+    cfg.sync_slice = 10min;
+    auto [sends, recvs] = ticks_around_ready_ops(cfg, 20'000, 0ms);
+    CHECK(sends == 0);
+    CHECK(recvs == 0);
+  }
 }
 
 // A woken task runs next from the LIFO slot, but only max_lifo_polls times

@@ -104,7 +104,10 @@ TEST_CASE("an aborted wait leaves the queue; set still wakes the rest") {
 }
 
 TEST_CASE("waiting on a set event still yields (cooperative budget)") {
-  run(1, []() -> weft::task<void> {
+  weft::runtime_config cfg = workers(1);
+  cfg.sync_slice = 0us;  // yield at every spent budget (the slice is tested with channels)
+  weft::runtime rt{cfg};
+  rt.block_on([]() -> weft::task<void> {
     weft::event e{true};
     std::atomic<bool> stop{false};
     std::atomic<int> ticks{0};

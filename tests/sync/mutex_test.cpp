@@ -73,7 +73,10 @@ TEST_CASE("try_lock, guards and unlock without a runtime") {
 }
 
 TEST_CASE("a task looping on a free mutex yields, and never while holding it") {
-  run(1, []() -> weft::task<void> {
+  weft::runtime_config cfg = workers(1);
+  cfg.sync_slice = 0us;  // yield at every spent budget
+  weft::runtime rt{cfg};
+  rt.block_on([]() -> weft::task<void> {
     weft::mutex m;
     std::atomic<bool> stop{false};
     std::atomic<int> ticks{0}, found_locked{0};

@@ -66,7 +66,10 @@ TEST_CASE("permits without a runtime") {
 }
 
 TEST_CASE("a task looping on free permits yields, and never while holding them") {
-  run(1, []() -> weft::task<void> {
+  weft::runtime_config cfg = workers(1);
+  cfg.sync_slice = 0us;  // yield at every spent budget
+  weft::runtime rt{cfg};
+  rt.block_on([]() -> weft::task<void> {
     weft::semaphore s{1};
     std::atomic<bool> stop{false};
     std::atomic<int> ticks{0}, found_taken{0};
