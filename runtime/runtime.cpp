@@ -100,7 +100,7 @@ runtime_metrics runtime::metrics() const {
     m.workers.push_back(worker_metrics{get(c.polls), get(c.steals), get(c.stolen_tasks),
                                        get(c.parks), get(c.lifo_polls), get(c.inject_pulls),
                                        get(c.io_polls), get(c.rescues), get(c.budget_yields),
-                                       w.queue().size(), std::chrono::nanoseconds(busy)});
+                                       w.queue().size() + w.overflow().size(), std::chrono::nanoseconds(busy)});
   }
   m.tasks_spawned = sched_->spawned();
   m.tasks_alive = sched_->owned().alive();

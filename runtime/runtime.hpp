@@ -45,7 +45,7 @@ struct worker_metrics {
   std::uint64_t io_polls = 0;
   std::uint64_t reactor_rescues = 0;
   std::uint64_t budget_yields = 0;  // polls that ended because the task spent its budget
-  std::size_t local_queue_depth = 0;
+  std::size_t local_queue_depth = 0;  // its run queue, with what overflowed from it
   // Time spent awake (running tasks, polling I/O, searching) since the
   // runtime started; with wall time it gives the worker's busy share.
   std::chrono::nanoseconds busy_time{0};

@@ -1,6 +1,7 @@
-// The shared queue for tasks scheduled from outside the workers and for
-// local-queue overflow. A mutex-protected intrusive list (task_header::next);
-// `len_` lets workers skip the lock when it is empty.
+// A mutex-protected intrusive FIFO of tasks (task_header::next); `len_` lets
+// workers skip the lock when it is empty. The scheduler's inject queue (tasks
+// scheduled from outside the workers) and each worker's overflow (what its
+// local queue had no room for) are one each.
 #pragma once
 
 #include <atomic>
@@ -36,6 +37,26 @@ class inject_queue {
     t->next = nullptr;
     len_.fetch_sub(1, std::memory_order_relaxed);
     return t;
+  }
+
+  // Up to `max` (>= 1) of the oldest tasks, linked through `next` (the last
+  // one's null), or null; `n` gets how many.
+  task_header* pop_batch(std::size_t max, std::size_t& n) noexcept {
+    n = 0;
+    if (len_.load(std::memory_order_acquire) == 0) return nullptr;
+    std::lock_guard lock(mutex_);
+    task_header* first = head_;
+    task_header* last = nullptr;
+    for (task_header* t = first; t && n < max; t = t->next) {
+      last = t;
+      ++n;
+    }
+    if (!last) return nullptr;
+    head_ = last->next;
+    if (!head_) tail_ = nullptr;
+    last->next = nullptr;
+    len_.fetch_sub(n, std::memory_order_relaxed);
+    return first;
   }
 
   bool empty() const noexcept { return len_.load(std::memory_order_seq_cst) == 0; }

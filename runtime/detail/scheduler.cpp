@@ -161,7 +161,7 @@ void scheduler::notify_parked() noexcept {
 bool scheduler::work_visible() const noexcept {
   if (!inject_.empty()) return true;
   for (auto& w : workers_)
-    if (!w->queue().empty()) return true;
+    if (!w->queue().empty() || !w->overflow().empty()) return true;
   return false;
 }
 

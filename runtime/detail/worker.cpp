@@ -93,7 +93,7 @@ void worker::schedule_local(task_header* t, bool to_back) noexcept {
     if (!prev) return;  // the LIFO slot is ours alone: nobody else to tell
     t = prev;
   }
-  queue_.push_back(t, sched_.inject());
+  queue_.push_back(t, overflow_);
   sched_.notify_parked();
 }
 
@@ -116,7 +116,7 @@ void worker::run() noexcept {
   while (!sched_.shutting_down()) {
     ++tick_;
     if (tick_ % cfg.event_interval == 0) {
-      WEFT_TRACE(event::queue_depth, 0, 0, queue_.size(), sched_.inject().size(), 0);
+      WEFT_TRACE(event::queue_depth, 0, 0, queue_.size() + overflow_.size(), sched_.inject().size(), 0);
       poll_io();
     }
     trace::poll_source source;
@@ -140,12 +140,19 @@ void worker::run() noexcept {
 }
 
 task_header* worker::next_task(trace::poll_source& source) noexcept {
-  source = trace::poll_source::inject;
-  if (tick_ % sched_.config().global_queue_interval == 0) {
+  // Tasks that keep yielding never let the local queue run dry: the inject
+  // queue and the overflow each get a turn first every interval.
+  const std::uint32_t interval = sched_.config().global_queue_interval;
+  const std::uint32_t phase = tick_ % interval;
+  if (phase == 0) {
+    source = trace::poll_source::inject;
     if (task_header* t = sched_.inject().pop()) {
       worker_counters::bump(counters_.inject_pulls);
       return t;
     }
+  } else if (phase == interval / 2) {
+    source = trace::poll_source::local;
+    if (task_header* t = overflow_.pop()) return t;
   }
   source = trace::poll_source::lifo;
   if (lifo_) {
@@ -154,6 +161,8 @@ task_header* worker::next_task(trace::poll_source& source) noexcept {
   }
   source = trace::poll_source::local;
   if (task_header* t = queue_.pop()) return t;
+  std::uint32_t count;
+  if (task_header* t = take_overflow(*this, local_queue::capacity / 2, count)) return t;
   source = trace::poll_source::inject;
   if (task_header* t = sched_.inject().pop()) {
     worker_counters::bump(counters_.inject_pulls);
@@ -175,7 +184,14 @@ task_header* worker::steal_work(trace::poll_source& source) noexcept {
         std::size_t v = (start + i) % n;
         if (v == index_) continue;
         std::uint32_t count = 0;
-        if (task_header* t = sched_.worker_at(v).queue().steal_into(queue_, &count)) {
+        worker& victim = sched_.worker_at(v);
+        task_header* t = victim.queue().steal_into(queue_, &count);
+        // Its queue is empty or being stolen from: half of its overflow then.
+        if (!t && !victim.overflow().empty())
+          t = take_overflow(victim, std::min<std::size_t>((victim.overflow().size() + 1) / 2,
+                                                          local_queue::capacity / 2),
+                            count);
+        if (t) {
           worker_counters::bump(counters_.steals);
           worker_counters::bump(counters_.stolen_tasks, count);
           WEFT_TRACE(event::steal, 0, std::uint16_t(v), count, t->id, 0);
@@ -193,6 +209,21 @@ task_header* worker::steal_work(trace::poll_source& source) noexcept {
   return nullptr;
 }
 
+task_header* worker::take_overflow(worker& from, std::size_t max, std::uint32_t& count) noexcept {
+  std::size_t n;
+  task_header* first = from.overflow_.pop_batch(max, n);
+  if (!first) return nullptr;
+  count = std::uint32_t(n);
+  // The rest go to our local queue, which has room: it was empty, or a
+  // thief's steal_into found it at most half full (max <= capacity / 2).
+  for (task_header* t = std::exchange(first->next, nullptr); t;) {
+    task_header* next = std::exchange(t->next, nullptr);
+    queue_.push_back(t, overflow_);
+    t = next;
+  }
+  return first;
+}
+
 void worker::stop_searching() noexcept {
   searching_ = false;
   // The last searcher found work: there may be more, so wake the next one.
@@ -207,7 +238,7 @@ void worker::run_task(task_header* t, trace::poll_source source) noexcept {
       // Fairness: a ping-pong pair must not starve the rest of the queue.
       // No peer is woken for it: this worker takes it again shortly, and a
       // wake-up here makes a chain of spawns bounce between threads.
-      queue_.push_back(std::exchange(lifo_, nullptr), sched_.inject());
+      queue_.push_back(std::exchange(lifo_, nullptr), overflow_);
       return;
     }
     worker_counters::bump(counters_.lifo_polls);
@@ -350,7 +381,7 @@ void worker::enter_own_io() noexcept {
 std::size_t worker::drain_io() noexcept {
   // Runs ready handlers only while the local queue has room for the tasks
   // they wake. Unbounded, a burst of completions (thousands of timers expiring
-  // while one poll ran long) overflows the local queue into the inject queue,
+  // while one poll ran long) overflows the local queue into the overflow list,
   // behind every task that was spawned and never started, and the woken tasks
   // wait for that whole backlog. Handlers left over stay queued in the
   // io_context, in order, for the next poll. A few always run, so that a queue

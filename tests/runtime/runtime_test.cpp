@@ -87,6 +87,32 @@ std::uint64_t total(const weft::runtime_metrics& m, std::uint64_t weft::worker_m
   return sum;
 }
 
+// n tasks that yield until told to stop, each counting its turns; true once
+// every one of them has had a turn (false after 10 s).
+weft::task<bool> every_yielder_gets_turns(int n) {
+  std::vector<std::atomic<int>> turns(static_cast<std::size_t>(n));
+  std::atomic<bool> stop{false};
+  std::vector<weft::join_handle<void>> hs;
+  for (auto& t : turns)
+    hs.push_back(weft::spawn([](std::atomic<int>& mine, std::atomic<bool>& stop) -> weft::task<void> {
+      while (!stop.load()) {
+        mine.fetch_add(1);
+        co_await weft::yield_now();
+      }
+    }(t, stop)));
+  auto deadline = clock_type::now() + 10s;
+  auto all_turned = [&] {
+    for (auto& t : turns)
+      if (t.load() == 0) return false;
+    return true;
+  };
+  while (!all_turned() && clock_type::now() < deadline) co_await weft::sleep_for(1ms);
+  bool ok = all_turned();
+  stop = true;
+  for (auto& h : hs) co_await h;
+  co_return ok;
+}
+
 weft::task<int> zero_sleeps(int n) {
   for (int i = 0; i < n; ++i) co_await weft::sleep_for(0ms);
   co_return n;
@@ -124,6 +150,18 @@ TEST_SUITE("runtime/runtime") {
       CHECK(total(m, &weft::worker_metrics::steals) > 0);
       CHECK(total(m, &weft::worker_metrics::stolen_tasks) >= total(m, &weft::worker_metrics::steals));
       for (const auto& w : m.workers) CHECK(w.polls > 0);
+    }
+  }
+
+  TEST_CASE("tasks a worker's local queue had no room for are not starved by tasks that keep yielding") {
+    // 1,000 yielders on one worker: 256 fit its local queue, which never
+    // runs dry while they keep yielding; the rest wait in its overflow,
+    // which gets a turn every global_queue_interval polls.
+    for (std::size_t n : {1u, 2u}) {
+      CAPTURE(n);
+      weft::runtime rt{workers(n)};
+      CHECK(rt.block_on(every_yielder_gets_turns(1000)));
+      if (n == 1) CHECK(rt.metrics().workers[0].local_queue_depth == 0);
     }
   }
 
