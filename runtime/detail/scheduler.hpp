@@ -10,7 +10,7 @@
 //   1. next_task: every `global_queue_interval` ticks the inject queue first,
 //      and half-way between, the overflow first (so neither is starved by
 //      tasks that keep yielding); otherwise the LIFO slot, the local queue,
-//      a batch back from the overflow, then the inject queue.
+//      the overflow, then the inject queue.
 //   2. run_task: poll the task (resume its coroutine), then keep polling
 //      whatever lands in the LIFO slot, at most `max_lifo_polls` times in a
 //      row; a message passed back and forth stays hot in one cache.
@@ -141,7 +141,7 @@ class worker {
   void run() noexcept;
   task_header* next_task(trace::poll_source& source) noexcept;
   task_header* steal_work(trace::poll_source& source) noexcept;
-  // Moves up to `max` of `from`'s oldest overflow into our local queue and
+  // Moves up to `max` of a victim's oldest overflow into our local queue and
   // returns the first of them to run now (null if there was none).
   task_header* take_overflow(worker& from, std::size_t max, std::uint32_t& count) noexcept;
   void run_task(task_header* t, trace::poll_source source) noexcept;
