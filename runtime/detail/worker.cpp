@@ -215,8 +215,8 @@ task_header* worker::take_overflow(worker& from, std::size_t max, std::uint32_t&
   task_header* first = from.overflow_.pop_batch(max, n);
   if (!first) return nullptr;
   count = std::uint32_t(n);
-  // The rest go to our local queue, which has room: it was empty, or a
-  // thief's steal_into found it at most half full (max <= capacity / 2).
+  // The rest go to our local queue, which has room: we only steal once it
+  // ran dry, and max <= capacity / 2.
   for (task_header* t = std::exchange(first->next, nullptr); t;) {
     task_header* next = std::exchange(t->next, nullptr);
     queue_.push_back(t, overflow_);
