@@ -12,9 +12,13 @@ bool semaphore_core::acquire_or_enqueue(permit_waiter& w) noexcept {
         return true;
       continue;
     }
-    // relaxed: the flag only diverts fast paths to lock_, which orders the rest.
     if (s & has_waiters) break;
-    if (state_.compare_exchange_weak(s, s | has_waiters, std::memory_order_relaxed,
+    // acquire: fast-path releases before the flag (a reader's release CAS)
+    // are ordered only by state_. Whoever later grants under lock_ reads
+    // state_ relaxed, so the acquire must be here: the lock then carries it
+    // to the granted waiter. (A relaxed CAS let a writer race with the
+    // critical section of a reader that released before the writer queued.)
+    if (state_.compare_exchange_weak(s, s | has_waiters, std::memory_order_acquire,
                                      std::memory_order_relaxed))
       break;
   }
