@@ -5,7 +5,8 @@
 namespace weft::net::detail {
 
 void throw_net_error(std::error_code ec, const char* what) {
-  std::string msg = fmt::format("weft::net::{}: {}", what, ec.message());
+  // system_error's what() appends ": " and ec.message() itself.
+  std::string msg = fmt::format("weft::net::{}", what);
   if (ec == std::errc::connection_reset || ec == std::errc::broken_pipe ||
       ec == std::errc::connection_aborted)
     throw connection_reset(ec, msg);

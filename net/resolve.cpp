@@ -60,7 +60,7 @@ std::vector<endpoint> checked(lookup_result r, const std::string& host) {
                     fmt::format("weft::net::resolve(\"{}\")", host));
   if (r.error != 0)
     throw net_error(std::error_code(r.error, resolve_category()),
-                    fmt::format("weft::net::resolve(\"{}\"): {}", host, gai_strerror(r.error)));
+                    fmt::format("weft::net::resolve(\"{}\")", host));
   if (r.endpoints.empty())
     throw net_error(std::error_code(EAI_NONAME, resolve_category()),
                     fmt::format("weft::net::resolve(\"{}\"): no IPv4 or IPv6 address", host));

@@ -46,7 +46,7 @@ namespace {
                                      what));
   if (ec.category() == boost::asio::error::get_ssl_category() ||
       ec.category() == ssl::error::get_stream_category())
-    throw tls_error(detail::to_std(ec), fmt::format("weft::net::{}: TLS: {}", what, ec.message()));
+    throw tls_error(detail::to_std(ec), fmt::format("weft::net::{}: TLS", what));
   detail::throw_net_error(detail::to_std(ec), what);
 }
 
