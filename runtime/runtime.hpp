@@ -23,6 +23,7 @@
 #include <runtime/config.hpp>
 #include <runtime/context_var.hpp>
 #include <runtime/errors.hpp>
+#include <runtime/fiber.hpp>
 #include <runtime/join_handle.hpp>
 #include <runtime/spawn.hpp>
 #include <runtime/task.hpp>
