@@ -47,6 +47,9 @@ struct runtime_config {
   std::chrono::milliseconds blocking_keep_alive{10000};
   // Record a trace to this file (see runtime/trace/FORMAT.md and
   // tools/weft-trace). Empty: the WEFT_TRACE environment variable, if set.
+  // A file another runtime of this process traces to now, or an earlier
+  // runtime's file from WEFT_TRACE, is not overwritten: this runtime then
+  // writes a numbered sibling (run.wtrace -> run.2.wtrace), said on stderr.
   std::string trace_path;
   // Flight recorder: keep only the last this-many seconds of trace in memory
   // and write them on runtime::dump_trace() or SIGUSR2 (to

@@ -29,7 +29,9 @@ runtime_config resolve(runtime_config cfg) {
   if (cfg.budget == 0) cfg.budget = 1;
   if (cfg.max_blocking_threads == 0) cfg.max_blocking_threads = 1;
   if (cfg.reactor_rescue_after.count() <= 0) cfg.reactor_rescue_after = std::chrono::microseconds(100);
-  cfg.trace_path = trace::trace_path_from(cfg.trace_path);
+#if WEFT_TRACING
+  cfg.trace_path = trace::claim_trace_path(cfg.trace_path);  // handed back by ~scheduler
+#endif
   if (cfg.trace_flight_recorder.count() <= 0) {
     if (const char* env = std::getenv("WEFT_TRACE_FLIGHT"); env && *env)
       cfg.trace_flight_recorder = std::chrono::seconds(std::max(0L, std::strtol(env, nullptr, 10)));
@@ -74,6 +76,10 @@ scheduler::~scheduler() {
   destroy_remaining_tasks();
   if (tracer_) tracer_->stop();
   workers_.clear();  // io_contexts go last: their unrun handlers are destroyed
+#if WEFT_TRACING
+  tracer_.reset();  // the file is closed: another runtime may trace to it now
+  trace::release_trace_path(cfg_.trace_path);
+#endif
 }
 
 void scheduler::spawn(task_header* t) noexcept {

@@ -8,6 +8,9 @@
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <set>
+#include <string_view>
 #include <utility>
 
 #include <fmt/format.h>
@@ -29,10 +32,55 @@ extern "C" void on_sigusr2(int) { dump_requested.store(true, std::memory_order_r
 
 }  // namespace
 
-std::string trace_path_from(const std::string& configured) {
-  if (!configured.empty()) return configured;
-  if (const char* env = std::getenv("WEFT_TRACE")) return env;
-  return {};
+namespace {
+
+struct path_claims {
+  std::mutex mutex;
+  std::set<std::string> live;      // traced to by a runtime alive now
+  std::set<std::string> from_env;  // taken from WEFT_TRACE by any runtime so far
+  bool taken(const std::string& p) const { return live.count(p) || from_env.count(p); }
+};
+
+path_claims& claims() {
+  static path_claims c;  // never destroyed before a runtime that outlives main's statics
+  return c;
+}
+
+// run.wtrace -> run.<n>.wtrace; any other name gets .<n> appended.
+std::string numbered(const std::string& path, unsigned n) {
+  constexpr std::string_view ext = ".wtrace";
+  if (path.size() > ext.size() && path.compare(path.size() - ext.size(), ext.size(), ext) == 0)
+    return fmt::format("{}.{}{}", path.substr(0, path.size() - ext.size()), n, ext);
+  return fmt::format("{}.{}", path, n);
+}
+
+}  // namespace
+
+std::string claim_trace_path(const std::string& configured) {
+  std::string path = configured;
+  const char* env = std::getenv("WEFT_TRACE");
+  const bool env_path = path.empty() && env && *env;
+  if (env_path) path = env;
+  if (path.empty()) return path;
+  path_claims& c = claims();
+  std::lock_guard lock(c.mutex);
+  std::string chosen = path;
+  for (unsigned n = 2; c.taken(chosen); ++n) chosen = numbered(path, n);
+  if (chosen != path)
+    fmt::print(stderr, "weft: trace file {} is {}; this runtime traces to {}\n", path,
+               c.live.count(path) ? "in use by another runtime of this process"
+                                  : "an earlier runtime's trace (WEFT_TRACE)",
+               chosen);
+  c.live.insert(chosen);
+  if (env_path) c.from_env.insert(chosen);
+  return chosen;
+}
+
+void release_trace_path(const std::string& path) noexcept {
+  if (path.empty()) return;
+  path_claims& c = claims();
+  std::lock_guard lock(c.mutex);
+  c.live.erase(path);
 }
 
 buffer::buffer(tracer& t, thread_kind kind, std::uint16_t index, std::size_t pool_chunks)

@@ -430,7 +430,16 @@ class tracer {
   std::thread writer_;
 };
 
-// Environment and config resolution: the path to trace to ("" = off).
-std::string trace_path_from(const std::string& configured);
+// The path a new runtime traces to ("" = off): `configured`, else the
+// WEFT_TRACE environment variable. Two runtimes of one process writing one
+// file would interleave their chunks into garbage, and WEFT_TRACE names one
+// file for the whole process (a later runtime must not overwrite an earlier
+// one's trace). So a path that a live runtime of this process traces to, or
+// that an earlier one took from WEFT_TRACE, is not used again: the runtime
+// gets a numbered sibling (run.wtrace -> run.2.wtrace, run.3.wtrace, ...),
+// said once on stderr. The caller hands the path back with
+// release_trace_path when its trace is closed.
+std::string claim_trace_path(const std::string& configured);
+void release_trace_path(const std::string& path) noexcept;
 
 }  // namespace weft::detail::trace

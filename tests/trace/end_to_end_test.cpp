@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <set>
 #include <string>
@@ -183,6 +184,64 @@ TEST_SUITE("trace/end_to_end") {
     run_result h = run_tool({"html", trace, "-o", dir.file("e2e.html")});
     REQUIRE(h.exit_code == 0);
     CHECK(read_file(dir.file("e2e.html")).find("e2e-spin") != std::string::npos);
+  }
+
+  TEST_CASE("runtimes of one process never share a trace file; WEFT_TRACE is never overwritten") {
+    temp_dir dir;
+    // A complete trace of `groups` groups named `name` (tasks, spawn sites).
+    auto check_trace = [&](const std::string& file, const std::string& name) {
+      INFO("trace " << file);
+      REQUIRE(std::filesystem::exists(file));
+      run_result r = run_tool({"summary", "--json", file});
+      INFO("stderr: " << r.err);
+      REQUIRE(r.exit_code == 0);
+      CHECK(r.err.empty());
+      json::value s = json::parse(r.out);
+      CHECK(s["decode"]["garbage_bytes"].u64() == 0);
+      CHECK(s["decode"]["lost_chunks"].u64() == 0);
+      CHECK(s["decode"]["unmatched_poll_ends"].u64() == 0);
+      CHECK(has_group(s, name));
+    };
+    auto traced_run = [](weft::runtime& rt, const char* name) {
+      CHECK(rt.block_on(burst(name, 8)) == 28);
+    };
+
+    // Alive at once, one configured path: the second gets a numbered sibling.
+    std::string both = dir.file("both.wtrace");
+    {
+      weft::runtime_config cfg;
+      cfg.worker_threads = 1;
+      cfg.trace_path = both;
+      weft::runtime a{cfg};
+      weft::runtime b{cfg};
+      traced_run(a, "first-of-two");
+      traced_run(b, "second-of-two");
+    }
+    check_trace(both, "first-of-two");
+    check_trace(dir.file("both.2.wtrace"), "second-of-two");
+    // Once they are gone a configured path is free again (the user chose it).
+    {
+      weft::runtime_config cfg;
+      cfg.worker_threads = 1;
+      cfg.trace_path = both;
+      weft::runtime c{cfg};
+      traced_run(c, "third");
+    }
+    check_trace(both, "third");
+    CHECK_FALSE(std::filesystem::exists(dir.file("both.3.wtrace")));
+
+    // One after another from WEFT_TRACE: each keeps its own file.
+    std::string env = dir.file("env.wtrace");
+    REQUIRE(::setenv("WEFT_TRACE", env.c_str(), 1) == 0);
+    for (const char* name : {"env-one", "env-two"}) {
+      weft::runtime_config cfg;
+      cfg.worker_threads = 1;
+      weft::runtime rt{cfg};
+      traced_run(rt, name);
+    }
+    ::unsetenv("WEFT_TRACE");
+    check_trace(env, "env-one");
+    check_trace(dir.file("env.2.wtrace"), "env-two");
   }
 
   TEST_CASE("the recorder's compact records: time bases, full chunks, wakers across chunks") {
