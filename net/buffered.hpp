@@ -45,7 +45,11 @@ namespace weft::net {
 struct buffered_options {
   buffered_options() noexcept {}  // user-declared: see endpoint.hpp
   std::size_t read_chunk = 16 * 1024;    // bytes asked of each read_some
-  std::size_t max_line = 64 * 1024;      // read_line / read_until, delimiter included
+  // read_line / read_until, delimiter included. A longer line throws
+  // frame_too_large, whose message gives its length if all of it came in
+  // one read, else the bytes buffered without a delimiter; the input
+  // buffer never holds more than max_line + read_chunk bytes.
+  std::size_t max_line = 64 * 1024;
   std::size_t max_frame = 1024 * 1024;   // read_frame payload
   std::size_t write_buffer = 16 * 1024;  // flush when more would be buffered
 };
