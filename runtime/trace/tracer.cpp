@@ -42,8 +42,9 @@ struct path_claims {
 };
 
 path_claims& claims() {
-  static path_claims c;  // never destroyed before a runtime that outlives main's statics
-  return c;
+  // Never destroyed: a runtime may end after static destruction began.
+  static path_claims* c = new path_claims;
+  return *c;
 }
 
 // run.wtrace -> run.<n>.wtrace; any other name gets .<n> appended.
