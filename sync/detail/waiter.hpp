@@ -48,8 +48,11 @@ struct waiter : cancel_hook {
   waiter(const waiter&) noexcept : waiter() {}
   waiter& operator=(const waiter&) = delete;
 
-  waiter* prev = nullptr;
-  waiter* next = nullptr;
+  // Set by waiter_list::push_back (and wake_list::push), read only while
+  // queued: not initialised here, so an operation that completes at once
+  // (nearly every lock of a mutex) does not pay two stores for them.
+  waiter* prev;
+  waiter* next;
   task_header* task = nullptr;
   // Both read and written under the owning primitive's lock while the waiter
   // waits; after the task resumes (the wake orders them) only the task reads.
