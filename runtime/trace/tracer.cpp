@@ -50,7 +50,7 @@ path_claims& claims() {
 // run.wtrace -> run.<n>.wtrace; any other name gets .<n> appended.
 std::string numbered(const std::string& path, unsigned n) {
   constexpr std::string_view ext = ".wtrace";
-  if (path.size() > ext.size() && path.compare(path.size() - ext.size(), ext.size(), ext) == 0)
+  if (path.size() > ext.size() && path.ends_with(ext))
     return fmt::format("{}.{}{}", path.substr(0, path.size() - ext.size()), n, ext);
   return fmt::format("{}.{}", path, n);
 }
