@@ -4,6 +4,19 @@
 
 namespace weft::net::detail {
 
+namespace {
+class stream_end_category_impl : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "weft.net.stream"; }
+  std::string message(int) const override { return "end of stream"; }
+};
+}  // namespace
+
+const std::error_category& stream_end_category() noexcept {
+  static const stream_end_category_impl category;
+  return category;
+}
+
 void throw_net_error(std::error_code ec, const char* what) {
   // system_error's what() appends ": " and ec.message() itself.
   std::string msg = fmt::format("weft::net::{}", what);

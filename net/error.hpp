@@ -32,10 +32,16 @@ class connection_reset : public net_error {
   using net_error::net_error;
 };
 
+namespace detail {
+// The category of unexpected_eof's code: value 1, "end of stream". (No errno
+// says it: ECONNABORTED, which this used, made what() end in "Software
+// caused connection abort".)
+const std::error_category& stream_end_category() noexcept;
+}  // namespace detail
+
 class unexpected_eof : public net_error {
  public:
-  explicit unexpected_eof(const std::string& what)
-      : net_error(std::make_error_code(std::errc::connection_aborted), what) {}
+  explicit unexpected_eof(const std::string& what) : net_error(std::error_code(1, detail::stream_end_category()), what) {}
 };
 
 class frame_too_large : public net_error {

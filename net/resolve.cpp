@@ -54,16 +54,13 @@ lookup_result lookup(const std::string& host, const std::string& service, bool n
   return out;
 }
 
-std::vector<endpoint> checked(lookup_result r, const std::string& host) {
-  if (r.error == EAI_SYSTEM)
-    throw net_error(std::error_code(r.sys_errno, std::system_category()),
-                    fmt::format("weft::net::resolve(\"{}\")", host));
-  if (r.error != 0)
-    throw net_error(std::error_code(r.error, resolve_category()),
-                    fmt::format("weft::net::resolve(\"{}\")", host));
+// Names what was looked up: resolve("example.com", "http").
+std::vector<endpoint> checked(lookup_result r, const std::string& host, const std::string& service) {
+  auto what = [&] { return fmt::format("weft::net::resolve(\"{}\", \"{}\")", host, service); };
+  if (r.error == EAI_SYSTEM) throw net_error(std::error_code(r.sys_errno, std::system_category()), what());
+  if (r.error != 0) throw net_error(std::error_code(r.error, resolve_category()), what());
   if (r.endpoints.empty())
-    throw net_error(std::error_code(EAI_NONAME, resolve_category()),
-                    fmt::format("weft::net::resolve(\"{}\"): no IPv4 or IPv6 address", host));
+    throw net_error(std::error_code(EAI_NONAME, resolve_category()), what() + ": no IPv4 or IPv6 address");
   return std::move(r.endpoints);
 }
 
@@ -92,7 +89,7 @@ task<std::vector<endpoint>> resolve(std::string host, std::string service) {
   // captures are bitwise-moved and freed twice).
   auto job = [host, service] { return lookup(host, service, false); };
   lookup_result r = co_await spawn_blocking(std::move(job));
-  co_return checked(std::move(r), host);
+  co_return checked(std::move(r), host, service);
 }
 
 task<std::vector<endpoint>> resolve(std::string host, std::uint16_t port) {

@@ -1,5 +1,7 @@
 #include <net/tls.hpp>
 
+#include <string_view>
+
 #include <openssl/ssl.h>
 
 #include <boost/asio/ssl.hpp>
@@ -42,8 +44,9 @@ namespace {
 
 [[noreturn]] void throw_tls(const boost::system::error_code& ec, const char* what) {
   if (ec == boost::asio::error::eof || ec == ssl::error::stream_truncated)
-    throw unexpected_eof(fmt::format("weft::net::{}: the peer closed the connection without a TLS close_notify",
-                                     what));
+    throw unexpected_eof(fmt::format("weft::net::{}: the peer closed the connection {}", what,
+                                     std::string_view(what).ends_with("handshake") ? "during the TLS handshake"
+                                                                                   : "without a TLS close_notify"));
   if (ec.category() == boost::asio::error::get_ssl_category() ||
       ec.category() == ssl::error::get_stream_category())
     throw tls_error(detail::to_std(ec), fmt::format("weft::net::{}: TLS", what));

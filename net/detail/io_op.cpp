@@ -4,12 +4,16 @@
 #include <errno.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
+#include <cstddef>
 #include <cstring>
+#include <string>
 #include <utility>
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/cancellation_type.hpp>
+#include <fmt/format.h>
 
 #include <net/detail/socket_core.hpp>
 #include <net/error.hpp>
@@ -539,6 +543,20 @@ connect_op::connect_op(stream_core* c, const sockaddr* sa, socklen_t len) noexce
   std::memset(&addr_, 0, sizeof addr_);
   if (len_ > socklen_t(sizeof addr_)) len_ = socklen_t(sizeof addr_);
   std::memcpy(&addr_, sa, len_);
+}
+
+void connect_op::fail_connect() const {
+  if (cancelled_ || cancel_requested_) fail("connect");
+  std::string where;
+  if (addr_.any.sa_family == AF_UNIX) {
+    const auto& un = reinterpret_cast<const sockaddr_un&>(addr_.storage);
+    std::size_t n = len_ > offsetof(sockaddr_un, sun_path) ? len_ - offsetof(sockaddr_un, sun_path) : 0;
+    where.assign(un.sun_path, ::strnlen(un.sun_path, n));
+    if (n > 0 && un.sun_path[0] == '\0') where = "@" + std::string(un.sun_path + 1, n - 1);  // abstract
+  } else {
+    where = endpoint(&addr_.any, len_).to_string();
+  }
+  throw_net_error(ec_, fmt::format("connect to {}", where).c_str());
 }
 
 bool connect_op::start(wd::task_header* t, std::coroutine_handle<> h) {

@@ -190,11 +190,13 @@ class connect_op : public io_op {
   }
   void await_resume() {
     disarm();
-    if (failed()) fail("connect");
+    if (failed()) fail_connect();
   }
 
  private:
   bool start(weft::detail::task_header* t, std::coroutine_handle<> h);
+  // As fail, with the address in the message ("connect to 127.0.0.1:80").
+  [[noreturn]] void fail_connect() const;
   stream_core* core_;
   union {
     sockaddr any;

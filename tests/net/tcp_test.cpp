@@ -261,7 +261,9 @@ TEST_SUITE("net/tcp") {
       }(std::move(l)));
       auto c = co_await tcp_stream::connect({"127.0.0.1", port});
       char buf[10];
-      CHECK_THROWS_AS(co_await c.read_exact(buf), weft::net::unexpected_eof);
+      CHECK_THROWS_WITH_AS(co_await c.read_exact(buf),
+                           "weft::net::read_exact: the peer closed after 3 of 10 bytes: end of stream",
+                           weft::net::unexpected_eof);
       co_await srv;
     }());
   }
@@ -279,6 +281,8 @@ TEST_SUITE("net/tcp") {
         FAIL("connected to a closed port");
       } catch (const weft::net::net_error& e) {
         CHECK(e.code() == std::errc::connection_refused);
+        // The message names the address.
+        CHECK(std::string(e.what()).starts_with("weft::net::connect to 127.0.0.1:" + std::to_string(port) + ": "));
       }
       CHECK_THROWS_AS(tcp_listener::bind({"256.0.0.1", 0}), std::invalid_argument);
     }());

@@ -78,6 +78,16 @@ TEST_SUITE("net/unix") {
       a.close();
       CHECK(co_await b.read_some(buf) == 0);
 
+      // A failed connect names the path, and an abstract name with its '@'.
+      for (std::string missing : {dir.path() + "/missing.sock", name + "-missing"}) {
+        try {
+          co_await unix_stream::connect(missing);
+          FAIL("connected to " << missing);
+        } catch (const weft::net::net_error& e) {
+          CHECK(std::string(e.what()).starts_with("weft::net::connect to " + missing + ": "));
+        }
+      }
+
       std::string path = dir.file("stale.sock");
       {
         auto first = unix_listener::bind(path, {}, /*unlink_on_close=*/false);
