@@ -8,9 +8,14 @@
 // being aborted, the value is returned: completed work is never thrown away.
 // Cancellation: aborting the awaiting task aborts the work and throws
 // weft::cancelled once it has ended.
+// The awaitable is taken by value: move a task or join handle in
+// (timeout(1s, std::move(h))). A join handle's task is not aborted by the
+// deadline, only the wait for it (as when a handle is dropped: it runs on,
+// detached); abort it yourself, or pass the task instead of its handle.
 #pragma once
 
 #include <chrono>
+#include <type_traits>
 #include <utility>
 
 #include <runtime/detail/child_group.hpp>
@@ -44,14 +49,26 @@ task<await_result_t<Aw>> timeout_impl(clock::time_point deadline, Aw aw) {
 
 }  // namespace detail
 
+namespace detail {
+// A named task or join handle passed without std::move would otherwise fail
+// deep inside timeout_impl ("use of deleted function").
+template <class Aw>
+inline constexpr bool takes_by_value_v =
+    !std::is_lvalue_reference_v<Aw> || std::is_copy_constructible_v<std::decay_t<Aw>>;
+}  // namespace detail
+
 template <class Rep, class Period, class Aw>
 [[nodiscard]] auto timeout(std::chrono::duration<Rep, Period> d, Aw&& aw) {
+  static_assert(detail::takes_by_value_v<Aw>,
+                "weft::timeout takes the awaitable by value: std::move a named task or join_handle in");
   return detail::timeout_impl(detail::deadline_after(d),
                               std::decay_t<Aw>(std::forward<Aw>(aw)));
 }
 
 template <class Aw>
 [[nodiscard]] auto timeout_at(clock::time_point deadline, Aw&& aw) {
+  static_assert(detail::takes_by_value_v<Aw>,
+                "weft::timeout_at takes the awaitable by value: std::move a named task or join_handle in");
   return detail::timeout_impl(deadline, std::decay_t<Aw>(std::forward<Aw>(aw)));
 }
 
