@@ -10,7 +10,11 @@
 // the others; join() waits for them all and rethrows that exception.
 // Children's results are not collected: write them where the caller wants
 // them (their join_handles are the group's). spawn() after a failure starts
-// the child already aborted.
+// the child already aborted, until join() has rethrown that failure.
+// Rounds: join() ends one. Once it has returned or rethrown, the group is
+// empty and its failure consumed (each failure is thrown once): spawn()
+// starts a new round and a later join() waits for that one alone. (asyncio's
+// TaskGroup refuses use after its block; a C++ object outlives its join.)
 // Cancellation: aborting the task that awaits join() aborts every child and
 // waits for them; join() then throws weft::cancelled.
 // Destruction: destroying a group whose children still run (an exception

@@ -53,6 +53,22 @@ TEST_SUITE("runtime/task_group") {
     }());
   }
 
+  TEST_CASE("after a failure children start aborted until join rethrows it; then a new round runs") {
+    weft::runtime rt{workers(2)};
+    std::atomic<int> sum{0};
+    rt.block_on([&]() -> weft::task<void> {
+      weft::task_group group;
+      group.spawn(fail_soon());
+      while (group.running() > 0) co_await weft::sleep_for(1ms);  // the failure is in
+      group.spawn(add_after(sum, 1, 1ms));                          // starts aborted
+      CHECK_THROWS_WITH_AS(co_await group.join(), "group child failed", std::runtime_error);
+      CHECK(sum == 0);
+      group.spawn(add_after(sum, 2, 1ms));  // a new round: runs
+      co_await group.join();                // the old failure is not thrown again
+      CHECK(sum == 2);
+    }());
+  }
+
   TEST_CASE("destroying a group with running children cancels them before the owner completes") {
     weft::runtime rt{workers(2)};
     std::atomic<int> alive{0};
