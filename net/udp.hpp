@@ -12,7 +12,8 @@
 // Completion: recv/recv_from wait for one datagram; send/send_to send one
 // (they wait only if the socket's send buffer is full). Errors throw
 // net_error; on a connected socket an ICMP "port unreachable" for an earlier
-// send shows up as connection_refused from a later operation, as in POSIX.
+// send shows up as a net_error with code std::errc::connection_refused from
+// a later operation, as in POSIX.
 // Cancellation: any pending operation ends with weft::cancelled on abort or
 // weft::timeout, as for streams.
 #pragma once

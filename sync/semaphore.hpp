@@ -8,7 +8,7 @@
 // are served strictly in arrival order: a request for n permits at the head
 // of the queue holds back later smaller ones until n are free.
 // Thread safety: acquire from any task on any worker; try_acquire, release
-// and permits from anywhere.
+// and available from anywhere.
 // Completion: acquire completes when the permits are the caller's. Every
 // acquire spends cooperative budget; when it is used up the task yields
 // before taking permits (never while holding the new ones).
