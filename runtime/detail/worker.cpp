@@ -355,6 +355,7 @@ bool worker::poll_io() noexcept {
     std::size_t n = drain_io();
     std::uint64_t t1 = trace_->now();  // the record's time and the duration's end: one read
     trace_->emit_at(t1, event::io_poll, 0, std::uint16_t(index_), std::uint32_t(n), t1 - t0, 0);
+    trace_->offer_switch_sample();
   } else {
     drain_io();
   }
@@ -478,6 +479,9 @@ void worker::park() noexcept {
   if (trace_) trace_->flush_if_stale();
 #endif
   WEFT_TRACE(event::unpark, std::uint8_t(why), 0, 0, 0, 0);
+#if WEFT_TRACING
+  if (trace_) trace_->offer_switch_sample();
+#endif
   if (before < 0) {
     searching_ = true;  // unparked by a notifier, which counted us as searching
   } else if (before == 0 && has_peers && !sched_.shutting_down()) {

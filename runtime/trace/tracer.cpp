@@ -1,6 +1,7 @@
 #include <runtime/trace/tracer.hpp>
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -95,6 +96,30 @@ buffer::buffer(tracer& t, thread_kind kind, std::uint16_t index, std::size_t poo
 }
 
 buffer::~buffer() = default;
+
+namespace {
+std::uint64_t involuntary_switches() noexcept {
+  rusage r;
+  if (::getrusage(RUSAGE_THREAD, &r) != 0) return 0;
+  return std::uint64_t(r.ru_nivcsw);
+}
+}  // namespace
+
+void buffer::sample_switches(std::uint64_t ts) noexcept {
+  switches_ = involuntary_switches();
+  switches_ts_ = ts;
+  switches_sampled_ = true;
+}
+
+std::uint32_t buffer::switches_field(std::uint64_t ts) noexcept {
+  if (!switches_sampled_) {
+    sample_switches(ts);
+    return 0;
+  }
+  std::uint64_t before = switches_;
+  sample_switches(ts);
+  return std::uint32_t(std::min<std::uint64_t>(switches_ - before, 0xfffffffeu) + 1);
+}
 
 bool buffer::next_chunk(std::uint64_t ts) noexcept {
   if (current_) hand_in(true);

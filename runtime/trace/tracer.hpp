@@ -94,6 +94,13 @@ class buffer {
       return;
     }
     std::uint8_t a8 = std::uint8_t(outcome | source_ << 4);
+    if (duration >> compact_duration_bits) [[unlikely]] {
+      // A long poll (2^20 ticks or more, ~0.4 ms at 2.6 GHz): say whether
+      // the OS preempted the thread meanwhile, so that a poll stretched by
+      // CPU contention is not blamed on its task (FORMAT.md, poll).
+      emit_at(ts, event::poll, a8, wait, switches_field(ts), task, duration);
+      return;
+    }
     if ((task >> poll_task_bits | std::uint64_t(wait) >> poll_wait_bits | duration >> poll_duration_bits) ==
         0) [[likely]] {
       slot* s = place(ts, units_per_slot);
@@ -180,6 +187,19 @@ class buffer {
     if (id != 0) e = {key, id};
     return id;
   }
+  // Involuntary context switches (the OS preempting this thread) are
+  // counted from a sample taken at most ~1 ms before a long poll began: the
+  // worker offers one after each reactor poll and unpark (both make a
+  // record), and a sample is taken (getrusage) when the last is 2^21 ticks
+  // older than the buffer's latest record. Under a millisecond of ticks
+  // apart, that is at most ~1,000 system calls a second.
+  void offer_switch_sample() noexcept {
+    if (last_ts_ - switches_ts_ >= switch_sample_ticks || !switches_sampled_) [[unlikely]]
+      sample_switches(last_ts_);
+  }
+  // A long poll's a32: 1 + the switches since the sample, which moves to
+  // `ts`; 0 before the thread's first sample.
+  std::uint32_t switches_field(std::uint64_t ts) noexcept;
   // Hands the current chunk (if it holds anything) to the writer, which
   // writes it promptly.
   void flush() noexcept { hand_in(false); }
@@ -290,6 +310,8 @@ class buffer {
   // Hands the current chunk over and takes a fresh one whose base is `ts`.
   bool next_chunk(std::uint64_t ts) noexcept;
   std::uint32_t string_id(const char* s) noexcept;
+  void sample_switches(std::uint64_t ts) noexcept;
+  static constexpr std::uint64_t switch_sample_ticks = std::uint64_t(1) << 21;
   std::uint32_t site_id_slow(std::uint64_t key, const char* name, const std::source_location& where) noexcept;
 
   tracer& tracer_;
@@ -313,6 +335,9 @@ class buffer {
   std::uint64_t begin_ = 0;    // when its poll began
   std::uint8_t source_ = 0;    // where it came from (poll_source)
   std::uint8_t last_type_ = 0; // the latest record's type; 0 after a drop or a hand-off
+  std::uint64_t switches_ = 0;     // the thread's involuntary context switches at the sample
+  std::uint64_t switches_ts_ = 0;  // when it was taken (ticks since start)
+  bool switches_sampled_ = false;  // by the owner thread (getrusage counts the caller's)
   std::unordered_map<const void*, std::uint32_t> strings_;
   std::unordered_map<std::uint64_t, std::uint32_t> sites_;
   struct site_cache_entry {

@@ -3,6 +3,7 @@
 // 30 ms, a blocking job) and the tool reads the file back.
 #include <doctest/doctest.h>
 
+#include <sched.h>
 #include <signal.h>
 
 #include <atomic>
@@ -160,6 +161,8 @@ TEST_SUITE("trace/end_to_end") {
       spin_found = true;
       CHECK(lp["duration_ns"].u64() >= 30'000'000);
       CHECK(lp["site"].str().find("end_to_end_test.cpp:") != std::string::npos);
+      // Whether the OS preempted it was measured (how often depends on the machine's load).
+      CHECK(lp["involuntary_switches"].kind == json::value::number);
     }
     CHECK(spin_found);
 
@@ -184,6 +187,56 @@ TEST_SUITE("trace/end_to_end") {
     run_result h = run_tool({"html", trace, "-o", dir.file("e2e.html")});
     REQUIRE(h.exit_code == 0);
     CHECK(read_file(dir.file("e2e.html")).find("e2e-spin") != std::string::npos);
+  }
+
+  TEST_CASE("a long poll whose thread the OS preempted says so, and is not blamed on its task") {
+    temp_dir dir;
+    std::string trace = dir.file("preempted.wtrace");
+    {
+      weft::runtime_config cfg;
+      cfg.worker_threads = 1;
+      cfg.trace_path = trace;
+      weft::runtime rt{cfg};
+      rt.block_on([]() -> weft::task<void> {
+        co_await weft::sleep_for(5ms);  // a park and an unpark: the worker samples its switch count
+        // Pin the worker and a spinning thread to one CPU, and hold the
+        // worker in one poll: the scheduler must share the CPU, preempting
+        // one for the other every few milliseconds.
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(0, &one);
+        REQUIRE(::sched_setaffinity(0, sizeof one, &one) == 0);
+        std::atomic<bool> spinning{false}, stop{false};
+        std::thread rival([&] {
+          ::sched_setaffinity(0, sizeof one, &one);
+          spinning = true;
+          while (!stop) {
+          }
+        });
+        while (!spinning) std::this_thread::yield();
+        co_await weft::spawn([]() -> weft::task<void> {
+          auto until = std::chrono::steady_clock::now() + 60ms;
+          while (std::chrono::steady_clock::now() < until) {
+          }
+          co_return;
+        }(), {.name = "e2e-contended"});
+        stop = true;
+        rival.join();
+      }());
+    }
+    run_result r = run_tool({"summary", "--json", trace});
+    REQUIRE(r.exit_code == 0);
+    json::value s = json::parse(r.out);
+    bool found = false;
+    for (const auto& lp : s["long_polls"].items) {
+      if (lp["name"].str() != "e2e-contended") continue;
+      found = true;
+      REQUIRE(lp["involuntary_switches"].kind == json::value::number);
+      CHECK(lp["involuntary_switches"].u64() >= 1);
+    }
+    CHECK(found);
+    for (const auto& w : s["warnings"].items)
+      if (w["kind"].str() == "never_yields") CHECK(w["text"].str().find("e2e-contended") == std::string::npos);
   }
 
   TEST_CASE("runtimes of one process never share a trace file; WEFT_TRACE is never overwritten") {

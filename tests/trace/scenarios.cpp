@@ -44,10 +44,12 @@ class sim {
     site_of_[task] = site;
   }
 
+  // `switches`: the poll_end's preemption field (1 + involuntary context
+  // switches, 0 not measured), written in a long record.
   void poll(std::uint16_t wk, std::uint64_t task, std::uint64_t begin, std::uint64_t dur, std::uint8_t source,
-            std::uint8_t outcome = 2, std::uint16_t wait = 0) {
+            std::uint8_t outcome = 2, std::uint16_t wait = 0, std::uint32_t switches = 0) {
     w(wk).add(begin, poll_begin, source, 0, 0, task);
-    w(wk).add(begin + dur, poll_end, outcome, wait, 0, task);
+    w(wk).add(begin + dur, poll_end, outcome, wait, switches, task, 0, switches != 0);
     expected_worker& e = want.workers[wk];
     ++e.polls;
     e.busy_ns += dur;
@@ -358,6 +360,21 @@ scenario damaged_scenario() {
   want.warning_kinds.insert({"dropped", "lost_chunks", "unknown_records", "garbage", "string_overrun", "truncated",
                              "unmatched_polls"});
   return s;
+}
+
+scenario preempted_scenario() {
+  sim s(1, {});
+  std::uint32_t busy = s.site(s.w(0), "src/busy.cpp", 1, "busy()", "");
+  std::uint32_t victim = s.site(s.w(0), "src/victim.cpp", 2, "victim()", "");
+  s.spawn(s.w(0), 0, 10, busy);
+  s.spawn(s.w(0), 0, 11, victim);
+  s.spawn(s.w(0), 0, 12, busy);
+  s.poll(0, 10, 1 * ms, 5 * ms, 2, 2, 0, 1);   // measured: on the CPU throughout
+  s.poll(0, 11, 10 * ms, 8 * ms, 2, 2, 0, 4);  // preempted 3 times
+  s.poll(0, 12, 20 * ms, 2 * ms, 2, 2, 0, 0);  // not measured (an older trace)
+  s.want.span_begin = 0;
+  s.want.span_end = 22 * ms;
+  return s.finish(16);
 }
 
 scenario flight_scenario() {

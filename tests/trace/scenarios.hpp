@@ -67,6 +67,9 @@ scenario basic_scenario(std::size_t per_chunk = 16, const tick_clock& clock = {}
 // a string running past its chunk, and a last chunk cut inside its last
 // record (version 3: between the two slots of a long one).
 scenario damaged_scenario();
+// One worker, three long polls: on the CPU throughout (5 ms), preempted
+// three times (8 ms), and one without the measurement (2 ms).
+scenario preempted_scenario();
 // basic as a flight-recorder dump: chunk sequence numbers do not start at 0.
 scenario flight_scenario();
 // Many polls over 4 workers and ~200 sites, for size and rendering tests.

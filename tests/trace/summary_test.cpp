@@ -208,6 +208,35 @@ TEST_SUITE("trace/summary") {
     CHECK(t.find("     2    5.0      10") != std::string::npos);
   }
 
+  TEST_CASE("a long poll whose thread the OS preempted is not blamed on its task") {
+    temp_dir dir;
+    std::string trace = write_scenario(dir, "preempted.wtrace", preempted_scenario());
+    json::value s = summary_json(trace);
+    const json::value& lp = s["long_polls"];
+    REQUIRE(lp.size() == 3);  // longest first
+    CHECK(lp[0]["task"].u64() == 11);
+    CHECK(lp[0]["involuntary_switches"].u64() == 3);
+    CHECK(lp[1]["task"].u64() == 10);
+    CHECK(lp[1]["involuntary_switches"].u64() == 0);
+    CHECK(lp[2]["task"].u64() == 12);
+    CHECK(lp[2]["involuntary_switches"].kind == json::value::null);
+    std::string blamed, preempted;
+    for (const auto& w : s["warnings"].items) {
+      if (w["kind"].str() == "never_yields") blamed += w["text"].str() + "\n";
+      if (w["kind"].str() == "preempted") preempted += w["text"].str() + "\n";
+    }
+    CHECK(blamed.find("task 10 ") != std::string::npos);
+    CHECK(blamed.find("task 12 ") != std::string::npos);  // unmeasured: blamed as before
+    CHECK(blamed.find("task 11 ") == std::string::npos);
+    CHECK(preempted.find("1 long poll over 1.00ms includes time the OS ran something else") != std::string::npos);
+    CHECK(preempted.find("8.00ms, task 11 ") != std::string::npos);
+    run_result r = run_tool({"summary", trace});
+    REQUIRE(r.exit_code == 0);
+    INFO(r.out);
+    for (const char* needle : {"; yes (3 times)", "; no", "; not measured"})
+      CHECK_MESSAGE(r.out.find(needle) != std::string::npos, needle);
+  }
+
   TEST_CASE("--long-poll-ms moves the threshold") {
     temp_dir dir;
     std::string trace = write_scenario(dir, "basic.wtrace", basic_scenario());

@@ -132,7 +132,7 @@ std::uint64_t ms_to_ns(double ms) {
 // Problems with the file itself go to stderr whatever the output; the
 // analysis' own warnings are part of the output.
 bool about_the_file(const std::string& kind) {
-  return kind != "never_yields" && kind != "imbalance" && kind != "inject_buildup";
+  return kind != "never_yields" && kind != "preempted" && kind != "imbalance" && kind != "inject_buildup";
 }
 
 bool write_out(const std::string& path, const std::string& text) {

@@ -342,11 +342,26 @@ class summarizer {
   }
 
   // A long poll is a task that did not yield: one line per task, worst first.
+  // Not a poll whose thread the OS preempted meanwhile: its time includes
+  // waiting for a CPU, which is not the task's doing; those get one line.
   void never_yields() {
     std::unordered_set<std::uint64_t> seen;
     std::vector<const long_poll*> worst;
-    for (const long_poll& lp : s_.long_polls)
-      if (seen.insert(tl_.polls[lp.poll].task).second) worst.push_back(&lp);
+    std::vector<const long_poll*> preempted;
+    for (const long_poll& lp : s_.long_polls) {
+      if (tl_.polls[lp.poll].preempted()) preempted.push_back(&lp);
+      else if (seen.insert(tl_.polls[lp.poll].task).second) worst.push_back(&lp);
+    }
+    if (!preempted.empty()) {
+      const poll& p = tl_.polls[preempted[0]->poll];  // the longest (long_polls is longest first)
+      warn("preempted", fmt::format("{} long poll{} over {} include{} time the OS ran something else on the worker's "
+                                    "thread (CPU contention, not the task's work); the longest, {}, task {} \"{}\" "
+                                    "on {}",
+                                    preempted.size(), preempted.size() == 1 ? "" : "s",
+                                    format_duration(s_.options.long_poll_ns), preempted.size() == 1 ? "s" : "",
+                                    format_duration(p.duration()), p.task, tl_.task_label(p.task),
+                                    tl_.lanes[p.lane].label));
+    }
     for (std::size_t i = 0; i < worst.size() && i < max_listed; ++i) {
       const poll& p = tl_.polls[worst[i]->poll];
       const site_info* site = tl_.site_of(p.task);

@@ -64,6 +64,9 @@ void write_summary_json(json_writer& w, const timeline& tl, const summary& s) {
     w.field("begin_ns", p.begin).field("duration_ns", p.duration()).field("outcome", outcome_name(p.outcome));
     w.field("io_waited", lp.io_waited()).field("io_rescued", lp.io_rescued).field("io_after", lp.io_after);
     w.field("timers_rescued", lp.timers_rescued);
+    // null: not measured (FORMAT.md, "Preemption").
+    if (p.switches == 0) w.key("involuntary_switches").raw("null");
+    else w.field("involuntary_switches", std::uint64_t(p.switches - 1));
     w.end_object();
   }
   w.end_array();

@@ -36,6 +36,13 @@ std::string clip(const std::string& s, std::size_t width) {
   return s;
 }
 
+// Whether the OS preempted a long poll's thread (FORMAT.md, "Preemption").
+std::string preemption(const poll& p) {
+  if (p.switches == 0) return "not measured";
+  if (!p.preempted()) return "no";
+  return fmt::format("yes ({} time{})", p.switches - 1, p.switches == 2 ? "" : "s");
+}
+
 std::string plural(std::uint64_t n, const char* word) { return fmt::format("{} {}{}", n, word, n == 1 ? "" : "s"); }
 
 class text_writer {
@@ -129,16 +136,16 @@ class text_writer {
     line("Long polls (over {}): {}", format_duration(s_.options.long_poll_ns), s_.long_polls.size());
     if (s_.long_polls.empty()) return;
     line("  {:>9} {:>11} {:<10} {:>8}  {:<24} {:<48} {}", "duration", "at", "thread", "task", "name", "spawn site",
-         "I/O waited (rescued + after), timers fired by rescues");
+         "I/O waited (rescued + after), timers fired by rescues; preempted");
     std::size_t n = std::min(s_.long_polls.size(), max_long_polls_listed);
     for (std::size_t i = 0; i < n; ++i) {
       const long_poll& lp = s_.long_polls[i];
       const poll& p = tl_.polls[lp.poll];
       const site_info* site = tl_.site_of(p.task);
-      line("  {:>9} {:>11} {:<10} {:>8}  {:<24} {:<48} {} ({} + {}), {}", format_duration(p.duration()),
+      line("  {:>9} {:>11} {:<10} {:>8}  {:<24} {:<48} {} ({} + {}), {}; {}", format_duration(p.duration()),
            format_ms(p.begin), tl_.lanes[p.lane].label, p.task,
            clip(tl_.task_label(p.task), 24), clip(site ? site->short_where() : "(no spawn record)", 48), lp.io_waited(), lp.io_rescued,
-           lp.io_after, lp.timers_rescued);
+           lp.io_after, lp.timers_rescued, preemption(p));
     }
     if (s_.long_polls.size() > n) line("  ... and {} more", s_.long_polls.size() - n);
   }

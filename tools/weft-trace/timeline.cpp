@@ -232,6 +232,7 @@ class builder {
           }
           current.outcome = r.a8;
           current.wait = r.a16;
+          current.switches = std::uint8_t(std::min<std::uint32_t>(r.a32, 255));
           out_.polls.push_back(current);
           break;
         case rec::wake:

@@ -61,6 +61,10 @@ struct poll {
   std::uint8_t source = 0;   // 0 LIFO, 1 local, 2 inject, 3 stolen, 4 other
   std::uint8_t outcome = 0;  // 0 yielded, 1 blocked, 2 finished, 3 cancelled, 4 threw
   std::uint16_t wait = 0;    // wait kind when blocked
+  // Long polls: 1 + times the OS preempted the thread in or just before the
+  // poll (FORMAT.md, "Preemption"); 0 not measured.
+  std::uint8_t switches = 0;
+  bool preempted() const { return switches > 1; }
   std::int64_t wake = none;  // the wake this poll answered (index into timeline::wakes)
   std::int64_t steal = none; // the steal that brought it here
   std::uint64_t duration() const { return end - begin; }

@@ -53,7 +53,9 @@ constexpr std::uint64_t task_of_enclosing_poll = ~std::uint64_t(0);
 bool made_by_task(const record& r) { return r.type == rec::wake || r.type == rec::spawn; }
 
 // Version 4: turns each stream's poll records (kept as rec::poll with the
-// poll's begin in y, outcome in a8, source in a16 >> 8, wait kind in a32)
+// poll's begin in y, outcome in a8, source in a16 >> 8, 1 + involuntary
+// context switches (0: not measured, at most 255) in a16's low byte, wait
+// kind in a32; the switches go to the poll_end's a32)
 // back into poll_begin and poll_end, and names the waker (parent) of the
 // short wakes (spawns) made during a poll. The records a poll made come before its record: its
 // begin goes in front of those later than it (or as late and made in it).
@@ -88,6 +90,7 @@ void expand_polls(thread_stream& s, decode_report& report) {
     e.type = rec::poll_end;
     e.a8 = r.a8;
     e.a16 = std::uint16_t(r.a32);
+    e.a32 = r.a16 & 0xff;
     e.x = r.x;
     out.push_back(e);
     ++report.records;  // one record in the file, two here
@@ -282,9 +285,11 @@ class decoder {
           // the wait kind, a16 >> 8 the source, a8 the outcome.
           std::uint64_t duration;
           std::uint32_t wait;
+          std::uint32_t switches = 0;  // long form: 1 + involuntary context switches; 0 not measured
           if (is_long) {
             duration = r.y;
             wait = r.a16;
+            switches = std::min<std::uint32_t>(r.a32, 255);
           } else {
             constexpr std::uint64_t task_mask = (std::uint64_t(1) << tr::poll_task_bits) - 1;
             duration = r.a16 | (r.x >> (tr::poll_task_bits + tr::poll_wait_bits)) << 16;
@@ -293,7 +298,7 @@ class decoder {
           }
           r.y = duration <= r.ts ? r.ts - duration : 0;
           r.a32 = wait;
-          r.a16 = std::uint16_t((r.a8 >> 4 & 7) << 8);
+          r.a16 = std::uint16_t((r.a8 >> 4 & 7) << 8 | switches);
           r.a8 &= 7;
         } else if (made_by_task(r) && !is_long) {
           r.y = (r.a8 & tr::in_poll) ? task_of_enclosing_poll : 0;
