@@ -112,6 +112,11 @@ void worker::run() noexcept {
   counters_.awake_since_ns.store(steady_now_ns(), std::memory_order_relaxed);
   WEFT_TRACE(event::thread_info, std::uint8_t(trace::thread_kind::worker), std::uint16_t(index_), 0,
              std::uint64_t(::gettid()), 0);
+#if WEFT_TRACING
+  // The first preemption sample, so that a long poll before the first
+  // reactor poll or unpark is measured too.
+  if (trace_) trace_->offer_switch_sample();
+#endif
 
   while (!sched_.shutting_down()) {
     ++tick_;
