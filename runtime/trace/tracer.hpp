@@ -96,8 +96,8 @@ class buffer {
     std::uint8_t a8 = std::uint8_t(outcome | source_ << 4);
     if (duration >> compact_duration_bits) [[unlikely]] {
       // A long poll (2^20 ticks or more, ~0.4 ms at 2.6 GHz): say whether
-      // the OS preempted the thread meanwhile, so that a poll stretched by
-      // CPU contention is not blamed on its task (FORMAT.md, poll).
+      // the OS preempted the thread meanwhile, so that a reader can tell a
+      // poll stretched by CPU contention (FORMAT.md, poll).
       emit_at(ts, event::poll, a8, wait, switches_field(ts), task, duration);
       return;
     }

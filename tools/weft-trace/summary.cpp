@@ -342,26 +342,21 @@ class summarizer {
   }
 
   // A long poll is a task that did not yield: one line per task, worst first.
-  // Not a poll whose thread the OS preempted meanwhile: its time includes
-  // waiting for a CPU, which is not the task's doing; those get one line.
+  // A poll whose thread the OS preempted meanwhile says so: its time may
+  // include waiting for a CPU (the count does not tell how much), and a
+  // line before them counts such polls.
   void never_yields() {
     std::unordered_set<std::uint64_t> seen;
     std::vector<const long_poll*> worst;
-    std::vector<const long_poll*> preempted;
+    std::size_t preempted = 0;
     for (const long_poll& lp : s_.long_polls) {
-      if (tl_.polls[lp.poll].preempted()) preempted.push_back(&lp);
-      else if (seen.insert(tl_.polls[lp.poll].task).second) worst.push_back(&lp);
+      preempted += tl_.polls[lp.poll].preempted();
+      if (seen.insert(tl_.polls[lp.poll].task).second) worst.push_back(&lp);
     }
-    if (!preempted.empty()) {
-      const poll& p = tl_.polls[preempted[0]->poll];  // the longest (long_polls is longest first)
-      warn("preempted", fmt::format("{} long poll{} over {} include{} time the OS ran something else on the worker's "
-                                    "thread (CPU contention, not the task's work); the longest, {}, task {} \"{}\" "
-                                    "on {}",
-                                    preempted.size(), preempted.size() == 1 ? "" : "s",
-                                    format_duration(s_.options.long_poll_ns), preempted.size() == 1 ? "s" : "",
-                                    format_duration(p.duration()), p.task, tl_.task_label(p.task),
-                                    tl_.lanes[p.lane].label));
-    }
+    if (preempted > 0)
+      warn("preempted", fmt::format("{} of {} long polls over {} overlapped the OS preempting their worker's thread "
+                                    "(CPU contention): their times include waiting for a CPU",
+                                    preempted, s_.long_polls.size(), format_duration(s_.options.long_poll_ns)));
     for (std::size_t i = 0; i < worst.size() && i < max_listed; ++i) {
       const poll& p = tl_.polls[worst[i]->poll];
       const site_info* site = tl_.site_of(p.task);
@@ -370,6 +365,10 @@ class summarizer {
                                      format_duration(p.duration()), tl_.lanes[p.lane].label);
       if (worst[i]->io_waited())
         text += fmt::format("; {} I/O handlers on its reactor waited", worst[i]->io_waited());
+      if (p.preempted())
+        text += fmt::format("; the OS preempted its thread {} time{} in or just before it, so part of that may be "
+                            "waiting for a CPU",
+                            p.switches - 1, p.switches == 2 ? "" : "s");
       warn("never_yields", std::move(text));
     }
     if (worst.size() > max_listed)
