@@ -77,6 +77,11 @@ struct alignas(16) task_header {
   // children ended (structured concurrency: no task outlives its parent's
   // completion). acq_rel: the last one to leave sees everything the others did.
   std::atomic<std::uint32_t> completion_holds{1};
+  // Inline transfers (task awaits and returns) since the last bounce, and
+  // whether the poll must resume `resume_point` again (see transfer_inline).
+  // Only the holder of `running` touches them. In what was padding.
+  std::uint8_t inline_transfers = 0;
+  bool bounced = false;
   cancel_hook* hook = nullptr;   // owned by whoever holds `running`
   context_map* context = nullptr;  // context_var values (copy-on-write, shared)
   scheduler* sched = nullptr;
@@ -106,6 +111,24 @@ void drop_ref(task_header* t) noexcept;      // release a join handle's or the s
 bool release_after_poll(task_header* t) noexcept;  // end an exclusive claim; true if requeued
 void hold_completion(task_header* t, std::uint32_t n) noexcept;  // delay t's completion
 void release_completion_hold(task_header* t) noexcept;           // maybe complete t now
+
+// How a task awaiting a task, or one returning to its awaiter, hands over
+// the thread: by symmetric transfer, which g++ makes a tail call only at -O2
+// and without sanitizers. Otherwise every transfer leaves a stack frame
+// behind, and a task that loops over awaits that complete at once (a server
+// parsing pipelined requests out of its buffer) would grow its stack without
+// bound. So every `bounce_every`-th transfer returns to the poller instead,
+// unwinding whatever frames the transfers left, and the poller resumes the
+// target at once, in the same poll. At -O2 that costs a counter per transfer.
+inline constexpr std::uint8_t bounce_every = 64;
+inline std::coroutine_handle<> transfer_inline(task_header* root, std::coroutine_handle<> next) noexcept {
+  if (++root->inline_transfers < bounce_every) [[likely]]
+    return next;
+  root->inline_transfers = 0;
+  root->resume_point = next;
+  root->bounced = true;
+  return std::noop_coroutine();
+}
 
 // Called by a running task's awaitable that suspends only to let others run
 // (yield_now, a spent budget): the poller puts it at the back of its queue.

@@ -288,6 +288,10 @@ void worker::poll(task_header* t, trace::poll_source source) noexcept {
 #endif
   set_current_task(t);
   t->resume_point.resume();
+  while (t->bounced) [[unlikely]] {  // see transfer_inline
+    t->bounced = false;
+    t->resume_point.resume();
+  }
   set_current_task(nullptr);
   if (t->finished) {
 #if WEFT_TRACING
