@@ -30,6 +30,8 @@
 // Pushing to a local or inject queue wakes one parked worker, and only when
 // no worker is already searching: the searcher that finds work wakes the next
 // one, so a burst of work rouses workers one at a time, never as a herd.
+// Wakes from the worker's own reactor poll decide once, after it, and only
+// for two or more queued tasks (drain_io).
 //
 // A worker stuck in one long poll would hold its reactor hostage. A parked
 // worker therefore sleeps with a timeout while any peer is awake, and on each
@@ -179,6 +181,7 @@ class worker {
   std::uint64_t slice_began_ns_ = 0;  // when the polled task's budget first ran out; 0: not yet
   std::uint32_t rng_;
   bool searching_ = false;
+  bool draining_io_ = false;  // inside drain_io: wakes queue up without waking peers
   bool consume_wake() noexcept;
 
   std::atomic<bool> wake_requested_{false};  // set by unpark(), before its no-op
