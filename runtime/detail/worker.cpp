@@ -403,8 +403,8 @@ std::size_t worker::drain_io() noexcept {
   // waking a peer: only for two or more queued behind the LIFO slot. This
   // worker runs one or two itself within microseconds; a peer woken for
   // them costs an unpark and a steal that moves them, and their sockets'
-  // wake-ups, to another core. (Two-worker echo server, same-run A/B:
-  // 1.06x the round trips, 1.09x per server CPU second; http 1.02x, 1.03x.)
+  // wake-ups, to another core. (Two-worker servers, same-run A/B: echo
+  // 1.04x the round trips, 1.07x per server CPU second; http 1.02x, 1.02x.)
   draining_io_ = true;
   while (n < always || queue_.size() < local_queue::capacity / 2) {
     if (!io_.poll_one()) break;
