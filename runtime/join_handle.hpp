@@ -3,6 +3,9 @@
 // co_await gives the task's value or rethrows its exception (weft::cancelled
 // if it was aborted). A handle can be awaited once, as a named variable or as
 // a temporary. Destroying it detaches the task, which keeps running.
+// Lifetime: the task's frame, and whatever its parameters own, is destroyed
+// when the task ends, before the join sees it end; the handle keeps only the
+// result.
 // Thread safety: one handle is used by one task or thread at a time; abort()
 // and is_finished() may be called from any thread.
 // Cancellation: if the *awaiting* task is aborted while it waits, the wait
@@ -103,10 +106,7 @@ class join_handle {
       if (!target) throw runtime_misuse("weft: awaited an empty join_handle");
       if (target->result_taken) throw runtime_misuse("weft: join_handle awaited twice");
       target->result_taken = true;
-      if (target->frame_gone) throw cancelled{};  // destroyed by runtime shutdown
-      auto frame = std::coroutine_handle<detail::task_promise<T>>::from_address(
-          target->frame.address());
-      return frame.promise().take();
+      return detail::take_result<T>(target);
     }
   };
 

@@ -9,9 +9,10 @@
 
 #include <coroutine>
 #include <exception>
+#include <new>
+#include <optional>
 #include <type_traits>
 #include <utility>
-#include <variant>
 
 #include <runtime/detail/promise_base.hpp>
 
@@ -23,6 +24,48 @@ class task;
 namespace detail {
 
 void report_unobserved_exception(task_header* h, std::exception_ptr e) noexcept;
+
+// A task's outcome, kept at the end of its block (see promise_base): the
+// exception it threw, or the value it returned. Neither means the runtime
+// tore the task down before it ended.
+template <class T>
+struct result_slot {
+  std::exception_ptr error;
+  std::optional<T> value;
+  bool returned() const noexcept { return value.has_value(); }
+};
+template <>
+struct result_slot<void> {
+  std::exception_ptr error;
+  bool returned_ = false;
+  bool returned() const noexcept { return returned_; }
+};
+
+template <class T>
+result_slot<T>& result_slot_of(task_header* h) noexcept {
+  return *std::launder(static_cast<result_slot<T>*>(promise_base::slot_of(h, sizeof(result_slot<T>))));
+}
+
+// The header's drop_result for a task<T>. A spawned task's exception that no
+// join observed is reported here, when its last reference goes, not lost.
+template <class T>
+void drop_result_slot(task_header* h) noexcept {
+  result_slot<T>& slot = result_slot_of<T>(h);
+  if (slot.error && h->frame && !h->result_taken) report_unobserved_exception(h, slot.error);
+  slot.~result_slot<T>();
+}
+
+// Gives the outcome to the one who awaited the task. The exception is moved
+// out: the slot keeps no second reference, so the thread that rethrows it is
+// its only owner (libstdc++'s exception refcount is invisible to
+// ThreadSanitizer, and one owner needs no ordering anyway).
+template <class T>
+T take_result(task_header* h) {
+  result_slot<T>& slot = result_slot_of<T>(h);
+  if (slot.error) std::rethrow_exception(std::exchange(slot.error, nullptr));
+  if (!slot.returned()) throw cancelled{};  // torn down by the runtime's shutdown
+  if constexpr (!std::is_void_v<T>) return std::move(*slot.value);
+}
 
 // Ends a coroutine: hands control back to an inline awaiter, or, for a
 // spawned task, tells the poller that the task finished.
@@ -51,32 +94,35 @@ struct initial_awaiter {
   }
 };
 
-template <class Derived>
+template <class Derived, class T>
 class task_promise_common : public promise_base {
  public:
+  static void* operator new(std::size_t frame_bytes) {
+    static_assert(alignof(result_slot<T>) <= 16, "weft::task<T>: T may be aligned to at most 16 bytes");
+    void* frame = allocate_block(frame_bytes, sizeof(result_slot<T>), alignof(result_slot<T>));
+    task_header* h = header_of_frame(frame);
+    new (slot_of(h, sizeof(result_slot<T>))) result_slot<T>();
+    h->drop_result = &drop_result_slot<T>;
+    return frame;
+  }
+  static void operator delete(void* frame, std::size_t) noexcept { release_frame(frame); }
+
   task_promise_common() noexcept = default;
   initial_awaiter initial_suspend() noexcept { return {this}; }
   final_awaiter final_suspend() noexcept { return {}; }
-  void unhandled_exception() noexcept { error_ = std::current_exception(); }
-  bool failed() const noexcept { return error_ != nullptr; }
-
-  ~task_promise_common() {
-    // A spawned task's exception that no join observed is reported, not lost.
-    if (error_ && is_root_ && !root_->result_taken) report_unobserved_exception(root_, error_);
-  }
+  void unhandled_exception() noexcept { slot().error = std::current_exception(); }
+  bool failed() noexcept { return slot().error != nullptr; }
+  T take() { return take_result<T>(header()); }
 
  protected:
-  // Moves the exception out: the frame keeps no second reference, so the
-  // thread that rethrows it is its only owner (libstdc++'s exception refcount
-  // is invisible to ThreadSanitizer, and one owner needs no ordering anyway).
-  void rethrow_if_failed() {
-    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+  task_header* header() noexcept {
+    return header_of_frame(std::coroutine_handle<Derived>::from_promise(static_cast<Derived&>(*this)).address());
   }
-  std::exception_ptr error_;
+  result_slot<T>& slot() noexcept { return result_slot_of<T>(header()); }
 };
 
 template <class T>
-class task_promise final : public task_promise_common<task_promise<T>> {
+class task_promise final : public task_promise_common<task_promise<T>, T> {
   static_assert(!std::is_reference_v<T>, "weft::task<T&> is not supported; return a pointer");
 
  public:
@@ -84,23 +130,15 @@ class task_promise final : public task_promise_common<task_promise<T>> {
   template <class U = T>
     requires std::is_convertible_v<U&&, T>
   void return_value(U&& v) {
-    value_.template emplace<1>(std::forward<U>(v));
+    this->slot().value.emplace(std::forward<U>(v));
   }
-  T take() {
-    this->rethrow_if_failed();
-    return std::move(std::get<1>(value_));
-  }
-
- private:
-  std::variant<std::monostate, T> value_;
 };
 
 template <>
-class task_promise<void> final : public task_promise_common<task_promise<void>> {
+class task_promise<void> final : public task_promise_common<task_promise<void>, void> {
  public:
   task<void> get_return_object() noexcept;
-  void return_void() noexcept {}
-  void take() { rethrow_if_failed(); }
+  void return_void() noexcept { slot().returned_ = true; }
 };
 
 }  // namespace detail

@@ -179,7 +179,13 @@ void scheduler::complete(task_header* t) noexcept {
 }
 
 void scheduler::finish_completion(task_header* t) noexcept {
-  // running -> complete. release: the result in the frame is published.
+  // The frame goes first, here and now: what the task's parameters own (a
+  // socket, say) is released before anyone can see the task complete, as its
+  // locals were, whether or not a join handle is kept. The result stays in
+  // the block for the join; our ref keeps the block.
+  t->frame_gone = true;
+  t->frame.destroy();
+  // running -> complete. release: the result in the block is published.
   t->state.fetch_xor(state::running | state::complete, std::memory_order_acq_rel);
   owned_.remove(t);
   release_context(std::exchange(t->context, nullptr));

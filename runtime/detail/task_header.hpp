@@ -1,8 +1,9 @@
 // The scheduling header of a task: what the scheduler, wakers and join
 // handles touch. It sits in front of every coroutine frame, in the same
-// allocation (see frame_allocator), so spawning costs one allocation and the
-// header can outlive the frame when a join handle is still around after the
-// runtime destroyed a pending task.
+// allocation (see frame_allocator and promise_base), so spawning costs one
+// allocation, and the header (with the result slot at the block's end)
+// outlives the frame: a spawned task's frame is destroyed when it ends, its
+// header when the last join handle lets go.
 #pragma once
 
 #include <atomic>
@@ -56,7 +57,7 @@ struct alignas(16) task_header {
   std::atomic<std::uint32_t> refs{0};
   std::int32_t budget = 0;       // cooperative budget left in this poll
   bool finished = false;         // set by final_suspend, read by the poller
-  bool frame_gone = false;       // the coroutine frame was destroyed already
+  bool frame_gone = false;       // the coroutine frame was destroyed already (the block may stay)
   bool result_taken = false;     // a joiner took the result (or the exception)
   bool threw = false;            // finished with an exception (for the tracer)
   std::uint8_t wait_kind = 0;    // what the task is suspended on (wait_kind), for the tracer
@@ -83,6 +84,9 @@ struct alignas(16) task_header {
   std::uint8_t inline_transfers = 0;
   bool bounced = false;
   cancel_hook* hook = nullptr;   // owned by whoever holds `running`
+  // Destroys the task's result slot (see promise_base), which outlives the
+  // frame; set when the block is allocated, called when it is freed.
+  void (*drop_result)(task_header*) noexcept = nullptr;
   context_map* context = nullptr;  // context_var values (copy-on-write, shared)
   scheduler* sched = nullptr;
   std::uint64_t id = 0;

@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 #include <type_traits>
+#include <vector>
 
 #include <runtime/runtime.hpp>
 #include <tests/support/test_runtime.hpp>
@@ -368,6 +369,61 @@ weft::task<void> throw_int() {
   throw 42;
 }
 
+
+// A parameter the frame owns (a socket, say): alive until the frame is gone.
+struct owned_resource {
+  std::atomic<int>* n;
+  explicit owned_resource(std::atomic<int>& c) noexcept : n(&c) { ++*n; }
+  owned_resource(owned_resource&& o) noexcept : n(o.n) { ++*n; }
+  ~owned_resource() { --*n; }
+};
+
+// Lines up a child's end on one worker with its joiner's await on another.
+struct finish_line {
+  std::atomic<bool> started{false}, go{false};
+};
+
+// Spins a bounded while (a test may run on one worker, and nothing here may
+// hang); true if `flag` came up.
+bool spin_until(const std::atomic<bool>& flag) {
+  for (int i = 0; i < 1'000'000; ++i)
+    if (flag.load(std::memory_order_acquire)) return true;
+  return false;
+}
+
+weft::task<void> own(owned_resource, finish_line& line) {
+  line.started.store(true, std::memory_order_release);
+  spin_until(line.go);
+  co_return;
+}
+
+// Joins tasks that own a resource and end on another worker just as the
+// join is awaited, keeping each handle, and counts the joins after which the
+// resource was still alive.
+weft::task<int> resources_outliving_their_task(std::atomic<int>& alive, int rounds) {
+  int late = 0;
+  for (int i = 0; i < rounds; ++i) {
+    finish_line line;
+    weft::join_handle<void> h = weft::spawn(own(owned_resource(alive), line));
+    spin_until(line.started);  // a peer worker took the child
+    line.go.store(true, std::memory_order_release);
+    co_await h;
+    if (alive.load() != 0) ++late;
+  }
+  co_return late;
+}
+
+// A finished task whose handle is kept, never awaited: is what it owned gone?
+weft::task<bool> resource_gone_before_join(std::atomic<int>& alive) {
+  finish_line line;
+  line.go = true;
+  weft::join_handle<void> h = weft::spawn(own(owned_resource(alive), line));
+  while (!h.is_finished()) co_await weft::sleep_for(100us);
+  bool gone = alive.load() == 0;
+  co_await h;
+  co_return gone;
+}
+
 }  // namespace
 
 TEST_SUITE("runtime/join_handle") {
@@ -517,5 +573,14 @@ TEST_SUITE("runtime/join_handle") {
       caught = v == 42;
     }
     CHECK(caught);
+  }
+
+  TEST_CASE("a task's frame, and what its parameters own, is gone when it ends, handle or not") {
+    // Like its locals: a kept join handle keeps the result, not the socket.
+    weft::runtime rt{workers(2)};
+    std::atomic<int> alive{0};
+    CHECK(rt.block_on(resource_gone_before_join(alive)));
+    CHECK(rt.block_on(resources_outliving_their_task(alive, 2000)) == 0);
+    CHECK(alive.load() == 0);
   }
 }
