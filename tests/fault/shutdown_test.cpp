@@ -22,6 +22,7 @@
 
 using namespace std::chrono_literals;
 using weft_test::alive_counter;
+using weft_test::ticket;
 using weft_test::workers;
 
 namespace {
@@ -29,14 +30,6 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 constexpr bool sanitized = weft_test::sanitized;
 using weft_test::watchdog;
-
-// A movable alive counter, for coroutine parameters (moved into the frame).
-struct ticket {
-  std::atomic<int>* n;
-  explicit ticket(std::atomic<int>& c) noexcept : n(&c) { ++*n; }
-  ticket(ticket&& o) noexcept : n(o.n) { ++*n; }
-  ~ticket() { --*n; }
-};
 
 weft::context_var<std::string> tag;
 

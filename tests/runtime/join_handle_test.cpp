@@ -16,6 +16,7 @@
 
 using namespace std::chrono_literals;
 using weft_test::alive_counter;
+using weft_test::ticket;
 using weft_test::workers;
 
 namespace {
@@ -209,14 +210,6 @@ weft::task<abort_outcome> abort_sleeper(sleeper_flags& f) {
   co_return o;
 }
 
-// A movable alive_counter, for coroutine parameters (moved into the frame).
-struct ticket {
-  std::atomic<int>* n;
-  explicit ticket(std::atomic<int>& c) noexcept : n(&c) { ++*n; }
-  ticket(ticket&& o) noexcept : n(o.n) { ++*n; }
-  ~ticket() { --*n; }
-};
-
 weft::task<void> never_started_body(ticket, std::atomic<bool>& ran) {
   ran = true;
   co_return;
@@ -370,14 +363,6 @@ weft::task<void> throw_int() {
 }
 
 
-// A parameter the frame owns (a socket, say): alive until the frame is gone.
-struct owned_resource {
-  std::atomic<int>* n;
-  explicit owned_resource(std::atomic<int>& c) noexcept : n(&c) { ++*n; }
-  owned_resource(owned_resource&& o) noexcept : n(o.n) { ++*n; }
-  ~owned_resource() { --*n; }
-};
-
 // Lines up a child's end on one worker with its joiner's await on another.
 struct finish_line {
   std::atomic<bool> started{false}, go{false};
@@ -391,7 +376,8 @@ bool spin_until(const std::atomic<bool>& flag) {
   return false;
 }
 
-weft::task<void> own(owned_resource, finish_line& line) {
+// `ticket` stands for what a frame's parameter owns: a socket, say.
+weft::task<void> own(ticket, finish_line& line) {
   line.started.store(true, std::memory_order_release);
   spin_until(line.go);
   co_return;
@@ -404,7 +390,7 @@ weft::task<int> resources_outliving_their_task(std::atomic<int>& alive, int roun
   int late = 0;
   for (int i = 0; i < rounds; ++i) {
     finish_line line;
-    weft::join_handle<void> h = weft::spawn(own(owned_resource(alive), line));
+    weft::join_handle<void> h = weft::spawn(own(ticket(alive), line));
     spin_until(line.started);  // a peer worker took the child
     line.go.store(true, std::memory_order_release);
     co_await h;
@@ -417,7 +403,7 @@ weft::task<int> resources_outliving_their_task(std::atomic<int>& alive, int roun
 weft::task<bool> resource_gone_before_join(std::atomic<int>& alive) {
   finish_line line;
   line.go = true;
-  weft::join_handle<void> h = weft::spawn(own(owned_resource(alive), line));
+  weft::join_handle<void> h = weft::spawn(own(ticket(alive), line));
   while (!h.is_finished()) co_await weft::sleep_for(100us);
   bool gone = alive.load() == 0;
   co_await h;

@@ -16,19 +16,12 @@
 #include <tests/support/test_runtime.hpp>
 
 using namespace std::chrono_literals;
+using weft_test::ticket;
 using weft_test::workers;
 
 namespace {
 
 using clock_type = std::chrono::steady_clock;
-
-// A movable alive counter, for coroutine parameters (moved into the frame).
-struct ticket {
-  std::atomic<int>* n;
-  explicit ticket(std::atomic<int>& c) noexcept : n(&c) { ++*n; }
-  ticket(ticket&& o) noexcept : n(o.n) { ++*n; }
-  ~ticket() { --*n; }
-};
 
 // Sends file descriptor 2 to a temporary file while it lives. Whatever the
 // runtime prints with fmt::print(stderr) or write(2) lands there.

@@ -23,6 +23,14 @@ struct alive_counter {
   ~alive_counter() { --*n; }
 };
 
+// A movable alive_counter, for coroutine parameters (moved into the frame).
+struct ticket {
+  std::atomic<int>* n;
+  explicit ticket(std::atomic<int>& c) noexcept : n(&c) { ++*n; }
+  ticket(ticket&& o) noexcept : n(o.n) { ++*n; }
+  ~ticket() { --*n; }
+};
+
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 inline constexpr bool sanitized = true;
 #else
