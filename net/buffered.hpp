@@ -47,7 +47,7 @@ struct buffered_options {
   std::size_t read_chunk = 16 * 1024;    // bytes asked of each read_some
   // read_line / read_until, delimiter included. A longer line throws
   // frame_too_large, whose message gives its length if all of it came in
-  // one read, else the bytes buffered without a delimiter; the input
+  // one read, else how many bytes came without a delimiter; the input
   // buffer never holds more than max_line + read_chunk bytes.
   std::size_t max_line = 64 * 1024;
   std::size_t max_frame = 1024 * 1024;   // read_frame payload
@@ -101,7 +101,9 @@ class buffered {
         consume_ = len;
         co_return have.substr(0, len);
       }
-      if (have.size() >= opts_.max_line) throw_too_large("line", have.size(), opts_.max_line);
+      if (have.size() >= opts_.max_line)
+        throw frame_too_large("weft::net::buffered: no delimiter in the first " + std::to_string(have.size()) +
+                              " bytes of a line; the limit is " + std::to_string(opts_.max_line));
       scanned = end_ - std::min(end_ - begin_, delim.size() > 0 ? delim.size() - 1 : 0);
       std::size_t before = begin_;
       if (co_await fill(opts_.max_line) == 0) {

@@ -4,8 +4,8 @@
 // if it was aborted). A handle can be awaited once, as a named variable or as
 // a temporary. Destroying it detaches the task, which keeps running.
 // Lifetime: the task's frame, and whatever its parameters own, is destroyed
-// when the task ends, before the join sees it end; the handle keeps only the
-// result.
+// when the task ends, before the join sees it end; the handle keeps the
+// result and the task's memory block (frame included) until it goes.
 // Thread safety: one handle is used by one task or thread at a time; abort()
 // and is_finished() may be called from any thread.
 // Cancellation: if the *awaiting* task is aborted while it waits, the wait

@@ -67,7 +67,15 @@ TEST_SUITE("net/buffered") {
           }
         }(std::move(a)));
         buffered<unix_stream> io(b, o);
-        CHECK_THROWS_AS(co_await io.read_line(), weft::net::frame_too_large);
+        std::string message;
+        try {
+          (void)co_await io.read_line();
+        } catch (const weft::net::frame_too_large& e) {
+          message = e.what();
+        }
+        // The line's length is not known: the message says what is.
+        CHECK(message.find("no delimiter in the first") != std::string::npos);
+        CHECK(message.find("the limit is 1000") != std::string::npos);
         CHECK(io.pending().size() <= o.max_line + o.read_chunk);
         b.close();
         co_await writer;
