@@ -3,7 +3,7 @@
 //   weft::net::buffered<weft::net::tcp_stream> io(stream);   // refers to the stream
 //   while (auto line = co_await io.read_line()) {            // nullopt: clean end
 //     co_await io.write(*line);
-//     co_await io.write(std::string_view("\n"));         // (a bare literal is ambiguous)
+//     co_await io.write("\n");                             // a literal goes without its NUL
 //     co_await io.flush();
 //   }
 //   auto head = co_await io.read_until("\r\n\r\n");           // includes the delimiter
@@ -37,6 +37,7 @@
 #include <string_view>
 #include <vector>
 
+#include <net/detail/bytes.hpp>
 #include <net/error.hpp>
 #include <runtime/task.hpp>
 
@@ -156,6 +157,15 @@ class buffered {
   }
   task<void> write(std::string_view text) { return write(std::span<const char>(text.data(), text.size())); }
   task<void> write(const std::string& text) { return write(std::span<const char>(text.data(), text.size())); }
+  // A literal without its NUL, a char buffer whole (see detail/bytes.hpp).
+  template <std::size_t N>
+  task<void> write(const char (&text)[N]) {
+    return write(detail::text_bytes(text));
+  }
+  template <std::size_t N>
+  task<void> write(char (&buffer)[N]) {
+    return write(detail::buffer_bytes(buffer));
+  }
 
   task<void> write_frame(std::span<const char> payload) {
     if (payload.size() > 0xffffffffu) throw_too_large("frame", payload.size(), 0xffffffffu);

@@ -35,6 +35,7 @@
 #include <span>
 #include <string>
 
+#include <net/detail/bytes.hpp>
 #include <net/tcp.hpp>
 #include <runtime/task.hpp>
 
@@ -86,6 +87,15 @@ class tls_stream {
   [[nodiscard]] task<std::size_t> read_some(std::span<char> buf);
   [[nodiscard]] task<void> read_exact(std::span<char> buf);
   [[nodiscard]] task<void> write_all(std::span<const char> data);
+  // A literal without its NUL, a char buffer whole (see detail/bytes.hpp).
+  template <std::size_t N>
+  [[nodiscard]] task<void> write_all(const char (&text)[N]) {
+    return write_all(detail::text_bytes(text));
+  }
+  template <std::size_t N>
+  [[nodiscard]] task<void> write_all(char (&buffer)[N]) {
+    return write_all(detail::buffer_bytes(buffer));
+  }
   [[nodiscard]] task<void> shutdown();
 
   bool is_open() const noexcept { return impl_ != nullptr; }

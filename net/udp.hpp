@@ -22,6 +22,7 @@
 #include <memory>
 #include <span>
 
+#include <net/detail/bytes.hpp>
 #include <net/detail/io_op.hpp>
 #include <net/endpoint.hpp>
 
@@ -62,12 +63,30 @@ class udp_socket {
   [[nodiscard]] detail::send_to_op send_to(std::span<const char> data, const endpoint& to) noexcept {
     return {core_.get(), data, &to};
   }
+  // A literal without its NUL, a char buffer whole (see detail/bytes.hpp);
+  // send likewise.
+  template <std::size_t N>
+  [[nodiscard]] detail::send_to_op send_to(const char (&text)[N], const endpoint& to) noexcept {
+    return send_to(detail::text_bytes(text), to);
+  }
+  template <std::size_t N>
+  [[nodiscard]] detail::send_to_op send_to(char (&buffer)[N], const endpoint& to) noexcept {
+    return send_to(detail::buffer_bytes(buffer), to);
+  }
   [[nodiscard]] detail::recv_from_awaiter recv_from(std::span<char> buf) noexcept {
     return {core_.get(), buf};
   }
   // Connected sockets.
   [[nodiscard]] detail::send_to_op send(std::span<const char> data) noexcept {
     return {core_.get(), data, nullptr};
+  }
+  template <std::size_t N>
+  [[nodiscard]] detail::send_to_op send(const char (&text)[N]) noexcept {
+    return send(detail::text_bytes(text));
+  }
+  template <std::size_t N>
+  [[nodiscard]] detail::send_to_op send(char (&buffer)[N]) noexcept {
+    return send(detail::buffer_bytes(buffer));
   }
   [[nodiscard]] detail::recv_from_op recv(std::span<char> buf) noexcept { return {core_.get(), buf}; }
 

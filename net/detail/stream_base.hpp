@@ -7,6 +7,7 @@
 #include <memory>
 #include <span>
 
+#include <net/detail/bytes.hpp>
 #include <net/detail/io_op.hpp>
 #include <runtime/task.hpp>
 
@@ -42,6 +43,15 @@ class stream_base {
   }
   [[nodiscard]] write_all_op write_all(std::span<const char> data) noexcept {
     return {core_.get(), data};
+  }
+  // A literal without its NUL, a char buffer whole (see detail/bytes.hpp).
+  template <std::size_t N>
+  [[nodiscard]] write_all_op write_all(const char (&text)[N]) noexcept {
+    return write_all(text_bytes(text));
+  }
+  template <std::size_t N>
+  [[nodiscard]] write_all_op write_all(char (&buffer)[N]) noexcept {
+    return write_all(buffer_bytes(buffer));
   }
   [[nodiscard]] wait_op wait_readable() noexcept { return {core_.get(), wait_op::kind::stream_read}; }
   [[nodiscard]] wait_op wait_writable() noexcept { return {core_.get(), wait_op::kind::stream_write}; }

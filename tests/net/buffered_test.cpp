@@ -126,6 +126,36 @@ TEST_SUITE("net/buffered") {
     }());
   }
 
+  TEST_CASE("a string literal is written without its NUL, a char buffer whole") {
+    weft::runtime rt{workers(2)};
+    rt.block_on([]() -> weft::task<void> {
+      auto [a, b] = unix_stream::pair();
+      buffered<unix_stream> out(a);
+      co_await out.write("+OK\r\n");
+      co_await out.flush();
+      co_await a.write_all("PING\r\n");
+      char buffer[4] = {'a', 'b', 'c', '\0'};  // a buffer: its last byte is data
+      co_await a.write_all(buffer);
+      co_await out.write(buffer);
+      co_await out.flush();
+      a.close();
+      std::string got;
+      char chunk[64];
+      while (std::size_t n = co_await b.read_some(chunk)) got.append(chunk, n);
+      CHECK(got == std::string("+OK\r\nPING\r\nabc\0abc\0", 19));
+
+      auto u = weft::net::udp_socket::bind({"127.0.0.1", 0});
+      auto v = weft::net::udp_socket::bind({"127.0.0.1", 0});
+      co_await u.send_to("hi", v.local_endpoint());
+      u.connect(v.local_endpoint());
+      co_await u.send("there");
+      auto [n1, from] = co_await v.recv_from(chunk);
+      CHECK(std::string_view(chunk, n1) == "hi");
+      auto [n2, from2] = co_await v.recv_from(chunk);
+      CHECK(std::string_view(chunk, n2) == "there");
+    }());
+  }
+
   TEST_CASE("a pipelined client: 100,000 requests answered out of the buffer, in order") {
     // Every read_line after the first of a chunk, and every buffered write,
     // completes without suspending: tens of thousands in a row in one poll.

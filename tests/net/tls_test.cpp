@@ -61,6 +61,10 @@ TEST_SUITE("net/tls") {
             co_await t.read_exact(back);
             ok += back == msg;
           }
+          co_await t.write_all("bye");  // a literal: three bytes, no NUL
+          char bye[4] = {};
+          co_await t.read_exact(std::span<char>(bye, 3));
+          CHECK(std::string_view(bye, 3) == "bye");
           co_await t.shutdown();  // close_notify both ways
           co_return ok;
         }(port, client_ctx, i)));
