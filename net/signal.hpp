@@ -19,6 +19,7 @@
 // waiting task (or weft::timeout) ends the wait with weft::cancelled.
 #pragma once
 
+#include <csignal>  // SIGINT, SIGTERM, ... for the callers
 #include <initializer_list>
 #include <memory>
 #include <type_traits>
