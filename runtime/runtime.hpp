@@ -87,18 +87,20 @@ class runtime {
   // Runs `t` on the workers and blocks the calling thread until it finishes;
   // returns its value or rethrows its exception. Throws runtime_misuse when
   // called from one of this process's worker threads.
+  // (`where`: the root task's spawn site in the trace is the caller's line.)
   template <class T>
-  T block_on(task<T> t) {
+  T block_on(task<T> t, std::source_location where = std::source_location::current()) {
     check_block_on_allowed();
+    if (!t.valid()) throw runtime_misuse("weft::runtime::block_on: empty task (moved from?)");
     detail::thread_blocker done;
     std::exception_ptr error;
     if constexpr (std::is_void_v<T>) {
-      auto h = spawn(block_on_root(std::move(t), done, error));
+      auto h = spawn(block_on_root(std::move(t), done, error), {}, where);
       done.wait();
       if (error) std::rethrow_exception(error);
     } else {
       std::optional<T> value;
-      auto h = spawn(block_on_root_value(std::move(t), done, error, value));
+      auto h = spawn(block_on_root_value(std::move(t), done, error, value), {}, where);
       done.wait();
       if (error) std::rethrow_exception(error);
       return std::move(*value);
@@ -141,9 +143,9 @@ class runtime {
 
 // asyncio.run: a runtime with the default configuration, for one task.
 template <class T>
-T run(task<T> t) {
+T run(task<T> t, std::source_location where = std::source_location::current()) {
   runtime rt;
-  return rt.block_on(std::move(t));
+  return rt.block_on(std::move(t), where);
 }
 
 }  // namespace weft

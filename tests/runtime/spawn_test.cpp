@@ -160,6 +160,10 @@ TEST_SUITE("runtime/spawn") {
     weft::runtime rt{workers(1)};
     CHECK_THROWS_AS(rt.spawn(weft::task<int>{}), weft::runtime_misuse);
     CHECK_THROWS_AS(rt.block_on(spawn_empty()), weft::runtime_misuse);
+    // block_on names itself, and the runtime stays usable.
+    CHECK_THROWS_WITH_AS(rt.block_on(weft::task<int>{}), doctest::Contains("block_on: empty task"),
+                         weft::runtime_misuse);
+    CHECK(rt.block_on(value(3)) == 3);
   }
 
   TEST_CASE("runtime::spawn works from any thread") {
