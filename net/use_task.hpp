@@ -5,6 +5,7 @@
 //   co_await boost::beast::http::async_write(stream, response, weft::use_task);
 //   auto [ec, n] = co_await sock.async_read_some(buf, weft::use_task_nothrow);
 //   auto [ec, n] = co_await sock.async_read_some(buf, boost::asio::as_tuple(weft::use_task));
+//   n = co_await sock.async_read_some(buf, boost::asio::redirect_error(weft::use_task, ec));
 //
 // Results. For a completion signature void(error_code, T...) (or
 // void(exception_ptr, T...)), co_await returns nothing, T, or
@@ -51,6 +52,7 @@
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/system_executor.hpp>
 #include <boost/system/error_code.hpp>
 #include <boost/system/system_error.hpp>
@@ -317,6 +319,42 @@ class asio_awaiter : public weft::detail::cancel_hook {
   alignas(std::max_align_t) unsigned char exec_storage_[96];  // any_io_executor: 56, its strand: 72
 };
 
+// redirect_error(use_task, ec): the nothrow awaiter, whose error_code goes
+// to `ec` and the rest is returned. (Asio's own redirect_error needs a
+// return_type that names the awaiter without the initiation's type.)
+template <class Inner>
+class redirect_error_awaiter {
+ public:
+  redirect_error_awaiter(Inner inner, boost::system::error_code& ec) : inner_(std::move(inner)), ec_(&ec) {}
+  bool await_ready() const noexcept { return false; }
+  template <class P>
+  bool await_suspend(std::coroutine_handle<P> h) {
+    return inner_.await_suspend(h);
+  }
+  auto await_resume() {
+    auto r = inner_.await_resume();  // throws weft::cancelled if aborted
+    if constexpr (is_error_code_v<decltype(r)>) {
+      *ec_ = r;
+    } else {
+      *ec_ = std::get<0>(r);
+      return drop_first(std::move(r), std::make_index_sequence<std::tuple_size_v<decltype(r)> - 1>());
+    }
+  }
+
+ private:
+  template <class Tuple, std::size_t... I>
+  static auto drop_first(Tuple&& r, std::index_sequence<I...>) {
+    if constexpr (sizeof...(I) == 1) {
+      return std::move(std::get<1>(r));
+    } else {
+      return std::tuple<std::tuple_element_t<I + 1, std::decay_t<Tuple>>...>(std::move(std::get<I + 1>(r))...);
+    }
+  }
+
+  Inner inner_;
+  boost::system::error_code* ec_;
+};
+
 template <class Aw>
 struct use_task_handler {
   Aw* self;
@@ -366,6 +404,19 @@ class async_result<weft::use_task_nothrow_t, void(Args...)> {
     return weft::net::detail::asio_awaiter<false, std::decay_t<Initiation>,
                                            std::tuple<std::decay_t<InitArgs>...>, Args...>(
         std::forward<Initiation>(init), std::forward<InitArgs>(args)...);
+  }
+};
+
+template <class... Args>
+class async_result<redirect_error_t<weft::use_task_t>, void(boost::system::error_code, Args...)> {
+ public:
+  template <class Initiation, class Token, class... InitArgs>
+  static auto initiate(Initiation&& init, Token&& token, InitArgs&&... args) {
+    using inner = weft::net::detail::asio_awaiter<false, std::decay_t<Initiation>,
+                                                  std::tuple<std::decay_t<InitArgs>...>,
+                                                  boost::system::error_code, Args...>;
+    return weft::net::detail::redirect_error_awaiter<inner>(
+        inner(std::forward<Initiation>(init), std::forward<InitArgs>(args)...), token.ec_);
   }
 };
 

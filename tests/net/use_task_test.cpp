@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
@@ -113,6 +114,21 @@ TEST_SUITE("net/use_task") {
       CHECK_THROWS_AS(co_await f.async_read_some(asio::buffer(buf), weft::use_task), boost::system::system_error);
       boost::system::error_code only = co_await t.async_wait(weft::use_task_nothrow);
       CHECK_FALSE(only);
+
+      // redirect_error: the error_code goes to the variable, the rest is returned.
+      boost::system::error_code rec = asio::error::fault;
+      t.expires_after(1ms);
+      co_await t.async_wait(asio::redirect_error(weft::use_task, rec));
+      CHECK_FALSE(rec);
+      auto [g, h] = co_await asio_pair();
+      co_await asio::async_write(g, asio::buffer(msg), weft::use_task);
+      std::size_t got = co_await asio::async_read(h, asio::buffer(buf), asio::redirect_error(weft::use_task, rec));
+      CHECK(got == 10);
+      CHECK_FALSE(rec);
+      g.shutdown(asio::ip::tcp::socket::shutdown_send);
+      std::size_t none = co_await h.async_read_some(asio::buffer(buf), asio::redirect_error(weft::use_task, rec));
+      CHECK(rec == asio::error::eof);
+      CHECK(none == 0);
     }());
   }
 
@@ -136,6 +152,12 @@ TEST_SUITE("net/use_task") {
       co_await asio::async_write(a, asio::buffer(half), weft::use_task);
       char buf[100];
       CHECK_THROWS_AS(co_await weft::timeout(30ms, asio::async_read(b, asio::buffer(buf), weft::use_task)),
+                      weft::timed_out);
+      // Through redirect_error too: a cancelled wait throws, it does not
+      // report operation_aborted in the variable.
+      boost::system::error_code ec;
+      asio::steady_timer t(weft::net::next_io_executor(), 1h);
+      CHECK_THROWS_AS(co_await weft::timeout(10ms, t.async_wait(asio::redirect_error(weft::use_task, ec))),
                       weft::timed_out);
     }());
   }
