@@ -145,7 +145,7 @@ class asio_awaiter : public weft::detail::cancel_hook {
   // Movable until awaited (weft::timeout moves awaitables into a child task).
   asio_awaiter(asio_awaiter&& o) noexcept(std::is_nothrow_move_constructible_v<Init> &&
                                           std::is_nothrow_move_constructible_v<InitArgs>)
-      : cancel_hook{nullptr}, init_(std::move(o.init_)), args_(std::move(o.args_)) {}
+      : cancel_hook{nullptr}, init_(std::move(o.init_)), args_(std::move(o.args_)), redirect_(o.redirect_) {}
   asio_awaiter(const asio_awaiter&) = delete;
   asio_awaiter& operator=(const asio_awaiter&) = delete;
   ~asio_awaiter() {
@@ -172,6 +172,13 @@ class asio_awaiter : public weft::detail::cancel_hook {
     }
   }
   bool await_ready() const noexcept { return false; }
+
+  // redirect_error(use_task, ec): the operation's error_code goes to `ec`
+  // instead of being thrown (a cancelled operation still throws cancelled).
+  asio_awaiter&& redirect_error_to(boost::system::error_code& ec) && noexcept {
+    redirect_ = &ec;
+    return std::move(*this);
+  }
 
   template <class P>
   bool await_suspend(std::coroutine_handle<P> h) {
@@ -214,7 +221,10 @@ class asio_awaiter : public weft::detail::cancel_hook {
     }
     if constexpr (strip_first) {
       if constexpr (is_error_code_v<first>) {
-        if (std::get<0>(r)) throw boost::system::system_error(std::get<0>(r));
+        if (redirect_)
+          *redirect_ = std::get<0>(r);
+        else if (std::get<0>(r))
+          throw boost::system::system_error(std::get<0>(r));
       } else {
         if (std::get<0>(r)) std::rethrow_exception(std::get<0>(r));
       }
@@ -308,6 +318,7 @@ class asio_awaiter : public weft::detail::cancel_hook {
 
   Init init_;
   InitArgs args_;
+  boost::system::error_code* redirect_ = nullptr;
   weft::detail::task_header* task_ = nullptr;
   bool cancelled_ = false;  // aborted before the operation started
   std::optional<std::tuple<std::decay_t<Args>...>> result_;
@@ -317,42 +328,6 @@ class asio_awaiter : public weft::detail::cancel_hook {
   void (*post_emit_)(void*, asio_awaiter*) = nullptr;
   void (*destroy_exec_)(void*) noexcept = nullptr;
   alignas(std::max_align_t) unsigned char exec_storage_[96];  // any_io_executor: 56, its strand: 72
-};
-
-// redirect_error(use_task, ec): the nothrow awaiter, whose error_code goes
-// to `ec` and the rest is returned. (Asio's own redirect_error needs a
-// return_type that names the awaiter without the initiation's type.)
-template <class Inner>
-class redirect_error_awaiter {
- public:
-  redirect_error_awaiter(Inner inner, boost::system::error_code& ec) : inner_(std::move(inner)), ec_(&ec) {}
-  bool await_ready() const noexcept { return false; }
-  template <class P>
-  bool await_suspend(std::coroutine_handle<P> h) {
-    return inner_.await_suspend(h);
-  }
-  auto await_resume() {
-    auto r = inner_.await_resume();  // throws weft::cancelled if aborted
-    if constexpr (is_error_code_v<decltype(r)>) {
-      *ec_ = r;
-    } else {
-      *ec_ = std::get<0>(r);
-      return drop_first(std::move(r), std::make_index_sequence<std::tuple_size_v<decltype(r)> - 1>());
-    }
-  }
-
- private:
-  template <class Tuple, std::size_t... I>
-  static auto drop_first(Tuple&& r, std::index_sequence<I...>) {
-    if constexpr (sizeof...(I) == 1) {
-      return std::move(std::get<1>(r));
-    } else {
-      return std::tuple<std::tuple_element_t<I + 1, std::decay_t<Tuple>>...>(std::move(std::get<I + 1>(r))...);
-    }
-  }
-
-  Inner inner_;
-  boost::system::error_code* ec_;
 };
 
 template <class Aw>
@@ -412,11 +387,11 @@ class async_result<redirect_error_t<weft::use_task_t>, void(boost::system::error
  public:
   template <class Initiation, class Token, class... InitArgs>
   static auto initiate(Initiation&& init, Token&& token, InitArgs&&... args) {
-    using inner = weft::net::detail::asio_awaiter<false, std::decay_t<Initiation>,
-                                                  std::tuple<std::decay_t<InitArgs>...>,
-                                                  boost::system::error_code, Args...>;
-    return weft::net::detail::redirect_error_awaiter<inner>(
-        inner(std::forward<Initiation>(init), std::forward<InitArgs>(args)...), token.ec_);
+    return weft::net::detail::asio_awaiter<true, std::decay_t<Initiation>,
+                                           std::tuple<std::decay_t<InitArgs>...>,
+                                           boost::system::error_code, Args...>(
+               std::forward<Initiation>(init), std::forward<InitArgs>(args)...)
+        .redirect_error_to(token.ec_);
   }
 };
 
