@@ -6,6 +6,13 @@
 // The work runs as a child task (possibly on another worker) racing a timer.
 // If it finished with a value even though the deadline passed while it was
 // being aborted, the value is returned: completed work is never thrown away.
+// A deadline that has already passed (a zero timeout) still lets the work
+// take its first step, so work that completes without waiting (a value at
+// hand, a message in a channel, a read of data the socket's reactor has seen
+// arrive) returns its result, as in Tokio; work that would wait is aborted
+// and weft::timed_out thrown. On one worker that is certain. With more, a
+// peer woken at that moment may run the check before the work's first step,
+// and then the work ends as timed out, having taken nothing.
 // Cancellation: aborting the awaiting task aborts the work and throws
 // weft::cancelled once it has ended.
 // The awaitable is taken by value: move a task or join handle in
@@ -20,31 +27,54 @@
 
 #include <runtime/detail/child_group.hpp>
 #include <runtime/time.hpp>
+#include <runtime/yield.hpp>
 
 namespace weft {
 
 namespace detail {
+
+// A yield that also reports whether the task was aborted (yield_now would
+// throw; a timeout must first end its work).
+struct yield_reporting_abort : yield_awaitable {
+  bool await_resume() const noexcept { return task->is_cancelled(); }
+};
+
+template <class R>
+R timeout_result(child_slot<R>& work, bool deadline_ended_it) {
+  if (work.value) {
+    if constexpr (std::is_void_v<R>) return;
+    else return std::move(*work.value);
+  }
+  if (!is_cancellation(work.error)) std::rethrow_exception(work.error);
+  if (deadline_ended_it) throw timed_out{};
+  throw cancelled{};
+}
 
 template <class Aw>
 task<await_result_t<Aw>> timeout_impl(clock::time_point deadline, Aw aw) {
   using R = await_result_t<Aw>;
   child_group group;
   child_slot<R> work;
-  child_slot<void> timer;
   work.index = 0;
+  if (clock::now() >= deadline) {
+    // Due already: no timer, but the work gets its first step, as in Tokio.
+    // Spawned into this worker's LIFO slot, it runs right after this poll,
+    // before we come back from the yield (unless a peer takes us from the
+    // queue in between); if that step did not finish it, it is aborted.
+    group.adopt(spawn(run_child(std::move(aw), &work, &group)));
+    bool aborted = co_await yield_reporting_abort{};
+    if (aborted || group.first_finished() == child_group::none) group.abort_all();
+    co_await group.wait_all();
+    co_return timeout_result(work, !aborted);
+  }
+  child_slot<void> timer;
   timer.index = 1;
   group.adopt(spawn(run_child(std::move(aw), &work, &group)));
   group.adopt(spawn(run_child(sleep_until(deadline), &timer, &group)));
   co_await group.wait_change(0);
   group.abort_all();
   co_await group.wait_all();
-  if (work.value) {
-    if constexpr (std::is_void_v<R>) co_return;
-    else co_return std::move(*work.value);
-  }
-  if (!is_cancellation(work.error)) std::rethrow_exception(work.error);
-  if (group.first_finished() == 1 && timer.value) throw timed_out{};
-  throw cancelled{};
+  co_return timeout_result(work, group.first_finished() == 1 && timer.value);
 }
 
 }  // namespace detail

@@ -379,6 +379,36 @@ TEST_SUITE("net/tcp") {
     }());
   }
 
+  TEST_CASE("a zero timeout on a read returns data that is already there") {
+    // One worker: it sleeps in the reactor that harvests the socket's edge,
+    // so by the time the task wakes weft knows the socket is readable. (With
+    // more workers the edge may still be on its way through another worker's
+    // reactor; then the read has to wait, and a zero timeout ends it, as in
+    // Tokio. Nothing is lost either way: see the test above.)
+    weft::runtime rt{workers(1)};
+    rt.block_on([]() -> weft::task<void> {
+      auto l = tcp_listener::bind({"127.0.0.1", 0});
+      auto c = co_await tcp_stream::connect({"127.0.0.1", l.local_endpoint().port()});
+      tcp_stream s = co_await l.accept();
+      for (int i = 0; i < 50; ++i) {
+        co_await c.write_all("data");
+        co_await weft::sleep_for(1ms);
+        char buf[4];
+        bool timed_out = false;
+        try {
+          CHECK(co_await weft::timeout(0ms, s.read_some(buf)) == 4);
+        } catch (const weft::timed_out&) {
+          timed_out = true;
+        }
+        CHECK_FALSE(timed_out);
+        if (timed_out) CHECK(co_await s.read_some(buf) == 4);  // and nothing was lost
+      }
+      // Nothing there: the read ends by the deadline.
+      char buf[4];
+      CHECK_THROWS_AS((void)co_await weft::timeout(0ms, s.read_some(buf)), weft::timed_out);
+    }());
+  }
+
   TEST_CASE("silent peers end by deadline, without leaking descriptors") {
     weft::runtime rt{workers(2)};
     rt.block_on([]() -> weft::task<void> {

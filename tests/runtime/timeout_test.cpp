@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <runtime/runtime.hpp>
+#include <sync/channel.hpp>
 #include <tests/support/test_runtime.hpp>
 
 using namespace std::chrono_literals;
@@ -56,6 +57,49 @@ TEST_SUITE("runtime/timeout") {
       CHECK(co_await weft::timeout(std::chrono::nanoseconds::max(), value_after(8, 5ms)) == 8);
       CHECK_THROWS_AS((void)co_await weft::timeout(std::chrono::hours::min(), value_after(9, 1h)),
                       weft::timed_out);
+    }());
+  }
+
+  TEST_CASE("a deadline already passed still lets the work take its first step") {
+    weft::runtime rt{workers(1)};
+    rt.block_on([]() -> weft::task<void> {
+      for (int i = 0; i < 200; ++i) {
+        CHECK(co_await weft::timeout(0ms, []() -> weft::task<int> { co_return 11; }()) == 11);
+        co_await weft::timeout(-5ms, weft::sleep_for(0ms));
+        weft::channel<int> ch{4};
+        REQUIRE(ch.try_send(12));
+        CHECK(co_await weft::timeout(0ms, ch.recv()) == std::optional<int>(12));
+      }
+      // Work that has to wait still ends by the deadline.
+      CHECK_THROWS_AS((void)co_await weft::timeout(0ms, value_after(13, 1h)), weft::timed_out);
+    }());
+  }
+
+  TEST_CASE("with two workers a passed deadline gives the value or timed_out, and loses nothing") {
+    weft::runtime rt{workers(2)};
+    rt.block_on([]() -> weft::task<void> {
+      int values = 0;
+      for (int i = 0; i < 500; ++i) {
+        weft::channel<int> ch{4};
+        REQUIRE(ch.try_send(i));
+        bool timed_out = false;
+        std::optional<int> got;
+        try {
+          got = co_await weft::timeout(0ms, ch.recv());
+        } catch (const weft::timed_out&) {
+          timed_out = true;
+        }
+        if (!timed_out) {
+          CHECK(got == std::optional<int>(i));
+          ++values;
+        } else {
+          auto left = ch.try_recv();
+          REQUIRE(left.has_value());
+          CHECK(left.value() == i);
+        }
+      }
+      MESSAGE("values: " << values << " of 500");
+      CHECK(values > 0);
     }());
   }
 
