@@ -6,6 +6,9 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <string>
+
+#include <fmt/format.h>
 
 #include <net/detail/socket_core.hpp>
 #include <net/error.hpp>
@@ -17,8 +20,14 @@ namespace {
 socklen_t make_address(std::string_view path, sockaddr_un& sa, const char* what) {
   std::memset(&sa, 0, sizeof sa);
   sa.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof sa.sun_path)
-    detail::throw_net_error(std::make_error_code(std::errc::filename_too_long), what);
+  if (path.empty())
+    detail::throw_net_error(std::make_error_code(std::errc::invalid_argument),
+                            fmt::format("{}: empty path", what).c_str());
+  if (path.size() >= sizeof sa.sun_path)
+    detail::throw_net_error(std::make_error_code(std::errc::filename_too_long),
+                            fmt::format("{}: a path of {} bytes (at most {})", what, path.size(),
+                                        sizeof sa.sun_path - 1)
+                                .c_str());
   std::memcpy(sa.sun_path, path.data(), path.size());
   if (path.front() == '@') {
     sa.sun_path[0] = '\0';  // abstract: the length, not a NUL, ends the name
@@ -80,8 +89,9 @@ unix_listener unix_listener::bind(std::string_view path, const listen_options& o
   sockaddr_un sa;
   socklen_t len = make_address(path, sa, "unix_listener::bind");
   unix_listener l;
+  const std::string what = fmt::format("unix_listener::bind to {}", path);
   l.core_ = detail::listen_on(reinterpret_cast<sockaddr*>(&sa), len, opts.backlog, false, false, false,
-                              "unix_listener::bind");
+                              what.c_str());
   l.path_ = std::string(path);
   l.unlink_ = unlink_on_close;
   return l;

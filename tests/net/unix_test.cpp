@@ -92,7 +92,15 @@ TEST_SUITE("net/unix") {
       {
         auto first = unix_listener::bind(path, {}, /*unlink_on_close=*/false);
       }
-      CHECK_THROWS_AS(unix_listener::bind(path), weft::net::net_error);
+      // A failed bind names the path; a bad path says what is wrong with it.
+      CHECK_THROWS_WITH_AS(unix_listener::bind(path),
+                           ("weft::net::unix_listener::bind to " + path + ": Address already in use").c_str(),
+                           weft::net::net_error);
+      CHECK_THROWS_WITH_AS(unix_listener::bind(""), "weft::net::unix_listener::bind: empty path: Invalid argument",
+                           weft::net::net_error);
+      CHECK_THROWS_WITH_AS((void)co_await unix_stream::connect(std::string(200, 'x')),
+                           "weft::net::unix_stream::connect: a path of 200 bytes (at most 107): File name too long",
+                           weft::net::net_error);
       ::unlink(path.c_str());
       CHECK_NOTHROW(unix_listener::bind(path));
     }());
