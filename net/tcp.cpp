@@ -7,14 +7,17 @@
 
 #include <exception>
 
+#include <fmt/format.h>
+
 #include <net/error.hpp>
 #include <net/resolve.hpp>
 
 namespace weft::net {
 
 task<tcp_stream> tcp_stream::connect(endpoint peer) {
+  const std::string what = fmt::format("tcp_stream::connect to {}", peer.to_string());
   detail::stream_core_ptr core =
-      detail::open_stream_core(peer.is_v6() ? AF_INET6 : AF_INET, IPPROTO_TCP, "tcp_stream::connect");
+      detail::open_stream_core(peer.is_v6() ? AF_INET6 : AF_INET, IPPROTO_TCP, what.c_str());
   co_await detail::connect_op(core.get(), peer.data(), peer.size());
   co_return tcp_stream(std::move(core));
 }

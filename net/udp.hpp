@@ -43,7 +43,7 @@ class recv_from_awaiter : public recv_from_op {
  public:
   using recv_from_op::recv_from_op;
   received await_resume() {
-    std::size_t n = recv_from_op::await_resume();
+    std::size_t n = result("udp_socket::recv_from");
     return received(n, sender());
   }
 };

@@ -41,7 +41,8 @@ socklen_t make_address(std::string_view path, sockaddr_un& sa, const char* what)
 task<unix_stream> unix_stream::connect(std::string path) {
   sockaddr_un sa;
   socklen_t len = make_address(path, sa, "unix_stream::connect");
-  detail::stream_core_ptr core = detail::open_stream_core(AF_UNIX, 0, "unix_stream::connect");
+  const std::string what = fmt::format("unix_stream::connect to {}", path);
+  detail::stream_core_ptr core = detail::open_stream_core(AF_UNIX, 0, what.c_str());
   co_await detail::connect_op(core.get(), reinterpret_cast<sockaddr*>(&sa), len);
   co_return unix_stream(std::move(core));
 }

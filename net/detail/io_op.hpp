@@ -244,12 +244,15 @@ class recv_from_op : public io_op {
   bool await_suspend(std::coroutine_handle<P> h) {
     return start(weft::detail::running_task(h), h);
   }
-  std::size_t await_resume() {
+  std::size_t await_resume() { return result("udp_socket::recv"); }
+  const endpoint& sender() const noexcept { return from_; }
+
+ protected:
+  std::size_t result(const char* what) {
     disarm();
-    if (failed()) fail("udp_socket::recv");
+    if (failed()) fail(what);
     return bytes_;
   }
-  const endpoint& sender() const noexcept { return from_; }
 
  private:
   bool start(weft::detail::task_header* t, std::coroutine_handle<> h);
@@ -271,7 +274,7 @@ class send_to_op : public io_op {
   }
   std::size_t await_resume() {
     disarm();
-    if (failed()) fail("udp_socket::send");
+    if (failed()) fail(has_to_ ? "udp_socket::send_to" : "udp_socket::send");
     return bytes_;
   }
 

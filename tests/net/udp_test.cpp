@@ -76,4 +76,30 @@ TEST_SUITE("net/udp") {
       CHECK(from == t.local_endpoint());
     }());
   }
+
+  TEST_CASE("a failed send or receive names the call") {
+    weft::runtime rt{workers(1)};
+    rt.block_on([]() -> weft::task<void> {
+      auto a = udp_socket::bind({"127.0.0.1", 0});
+      auto b = udp_socket::bind({"127.0.0.1", 0});
+      std::string huge(70000, 'x');  // over the 65,507 bytes a UDP datagram can carry
+      CHECK_THROWS_WITH_AS((void)co_await a.send_to(huge, b.local_endpoint()),
+                           "weft::net::udp_socket::send_to: Message too long", weft::net::net_error);
+      a.connect(b.local_endpoint());
+      CHECK_THROWS_WITH_AS((void)co_await a.send(huge), "weft::net::udp_socket::send: Message too long",
+                           weft::net::net_error);
+      // A datagram to a port nobody listens on: the ICMP reply fails the next receive.
+      auto gone = udp_socket::bind({"127.0.0.1", 0});
+      auto gone_at = gone.local_endpoint();
+      gone.close();
+      a.connect(gone_at);
+      co_await a.send("ping");
+      char buf[8];
+      CHECK_THROWS_WITH_AS((void)co_await weft::timeout(5s, a.recv_from(buf)),
+                           "weft::net::udp_socket::recv_from: Connection refused", weft::net::net_error);
+      co_await a.send("ping");
+      CHECK_THROWS_WITH_AS((void)co_await weft::timeout(5s, a.recv(buf)),
+                           "weft::net::udp_socket::recv: Connection refused", weft::net::net_error);
+    }());
+  }
 }
