@@ -63,9 +63,10 @@ task<await_result_t<Aw>> timeout_impl(clock::time_point deadline, Aw aw) {
     // queue in between); if that step did not finish it, it is aborted.
     group.adopt(spawn(run_child(std::move(aw), &work, &group)));
     bool aborted = co_await yield_reporting_abort{};
-    if (aborted || group.first_finished() == child_group::none) group.abort_all();
+    bool unfinished = group.first_finished() == child_group::none;
+    if (aborted || unfinished) group.abort_all();
     co_await group.wait_all();
-    co_return timeout_result(work, !aborted);
+    co_return timeout_result(work, unfinished && !aborted);
   }
   child_slot<void> timer;
   timer.index = 1;

@@ -72,6 +72,11 @@ TEST_SUITE("runtime/timeout") {
       }
       // Work that has to wait still ends by the deadline.
       CHECK_THROWS_AS((void)co_await weft::timeout(0ms, value_after(13, 1h)), weft::timed_out);
+      // Work that ends cancelled by itself in that step is cancelled, not timed out.
+      auto gone = weft::spawn(value_after(14, 1h));
+      gone.abort();
+      co_await weft::sleep_for(1ms);  // it has ended
+      CHECK_THROWS_AS((void)co_await weft::timeout(0ms, std::move(gone)), weft::cancelled);
     }());
   }
 
