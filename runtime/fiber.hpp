@@ -42,7 +42,9 @@
 //
 // Stacks: fixed size, mapped with a guard band below (overflow dies with
 // "weft: fiber stack overflow (stack size N bytes)" and SIGABRT instead of
-// corrupting memory), pooled and reused, so a spawn normally makes no system
+// corrupting memory; a frame bigger than the band is caught too when the
+// code is built with -fstack-clash-protection, which weft.pc and the meson
+// dependency add), pooled and reused, so a spawn normally makes no system
 // call. Size per spawn with fiber_options::stack_size, else
 // default_fiber_stack_size. Only a fiber that has started and not finished
 // holds a stack; each is two kernel memory mappings, so vm.max_map_count
