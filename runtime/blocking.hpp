@@ -4,6 +4,9 @@
 // runtime_config::max_blocking_threads and shrinks when idle.
 // Cancellation: aborting the handle before a thread picked the job up drops
 // it (the join sees weft::cancelled); a job already running runs to the end.
+// When the system refuses a new thread (RLIMIT_NPROC, address space) the
+// job waits for a busy pool thread; with none, the join throws
+// std::system_error ("weft::spawn_blocking: could not start a thread: ...").
 #pragma once
 
 #include <coroutine>
@@ -43,7 +46,17 @@ class blocking_awaitable : blocking_job, cancel_hook {
     run = &run_job;
     cancel_hook::fire = &on_cancel;
     task_->hook = static_cast<cancel_hook*>(this);
-    if (!submit_blocking(this)) throw runtime_misuse("weft::spawn_blocking: runtime is shutting down");
+    bool queued;
+    try {
+      queued = submit_blocking(this);
+    } catch (...) {
+      task_->hook = nullptr;  // no thread could be started for it
+      throw;
+    }
+    if (!queued) {
+      task_->hook = nullptr;
+      throw runtime_misuse("weft::spawn_blocking: runtime is shutting down");
+    }
     return true;
   }
   R await_resume() {

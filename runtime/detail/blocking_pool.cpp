@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <system_error>
 #include <thread>
 
 #include <runtime/detail/scheduler.hpp>
@@ -45,16 +46,25 @@ bool blocking_pool::submit(blocking_job* job) {
   shared_->tail = job;
   ++shared_->queued;
   if (shared_->queued > shared_->idle && shared_->threads < shared_->max_threads) {
-    ++shared_->threads;
-    std::thread(thread_main, shared_).detach();
-  } else {
-    shared_->work.notify_one();
+    try {
+      std::thread(thread_main, shared_).detach();
+      ++shared_->threads;
+      return true;
+    } catch (const std::system_error& e) {
+      // No thread to be had (RLIMIT_NPROC, address space). A busy thread
+      // takes the job when it finishes its own; with none at all, nobody
+      // would, so the job goes back and the caller hears why.
+      if (shared_->threads == 0) {
+        unlink(job);
+        throw std::system_error(e.code(), "weft::spawn_blocking: could not start a thread");
+      }
+    }
   }
+  shared_->work.notify_one();
   return true;
 }
 
-bool blocking_pool::cancel(blocking_job* job) noexcept {
-  std::lock_guard lock(shared_->mutex);
+void blocking_pool::unlink(blocking_job* job) noexcept {
   blocking_job* prev = nullptr;
   for (blocking_job* j = shared_->head; j; prev = j, j = j->next) {
     if (j != job) continue;
@@ -62,9 +72,15 @@ bool blocking_pool::cancel(blocking_job* job) noexcept {
     else shared_->head = j->next;
     if (shared_->tail == j) shared_->tail = prev;
     --shared_->queued;
-    return true;
+    return;
   }
-  return false;
+}
+
+bool blocking_pool::cancel(blocking_job* job) noexcept {
+  std::lock_guard lock(shared_->mutex);
+  std::size_t before = shared_->queued;
+  unlink(job);
+  return shared_->queued != before;
 }
 
 void blocking_pool::shutdown() noexcept {

@@ -26,6 +26,8 @@ class blocking_pool {
   ~blocking_pool();
 
   // Returns false once the pool is shut down (the job will never run).
+  // Throws std::system_error when the job needs a thread and none can be
+  // started (the job is not queued then).
   bool submit(blocking_job* job);
   // Takes a job back if no thread has started it. Returns true if it did.
   bool cancel(blocking_job* job) noexcept;
@@ -37,6 +39,7 @@ class blocking_pool {
 
  private:
   struct shared;
+  void unlink(blocking_job* job) noexcept;  // takes a queued job out; the mutex is held
   static void thread_main(std::shared_ptr<shared> s) noexcept;
   std::shared_ptr<shared> shared_;
 };

@@ -1,19 +1,25 @@
 // weft::spawn_blocking: results and exceptions, the pool growing to run
 // concurrent jobs and shrinking when idle, and abort of a job still queued.
 #include <doctest/doctest.h>
+#include <pthread.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
 #include <runtime/runtime.hpp>
+#include <tests/support/child_process.hpp>
 #include <tests/support/test_runtime.hpp>
 
 using namespace std::chrono_literals;
@@ -196,6 +202,40 @@ weft::task<int> capped(int jobs, std::atomic<int>& inside, std::atomic<int>& mos
 
 }  // namespace
 
+// Lets the address space grow by `room` bytes beyond what is mapped now
+// (soft limit only, so it can be raised again).
+bool limit_address_space(std::size_t room) {
+  unsigned long pages = 0;
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  if (!f) return false;
+  bool read = std::fscanf(f, "%lu", &pages) == 1;
+  std::fclose(f);
+  rlimit lim{};
+  if (!read || ::getrlimit(RLIMIT_AS, &lim) != 0) return false;
+  lim.rlim_cur = pages * std::size_t(::sysconf(_SC_PAGESIZE)) + room;
+  return ::setrlimit(RLIMIT_AS, &lim) == 0;
+}
+
+// Runs n jobs of 20 ms at once; returns how many ended well, and the
+// message of a failure.
+weft::task<int> run_jobs(int n, std::string& failure) {
+  std::vector<weft::join_handle<int>> jobs;
+  for (int i = 0; i < n; ++i)
+    jobs.push_back(weft::spawn_blocking([] {
+      std::this_thread::sleep_for(20ms);
+      return 1;
+    }));
+  int ok = 0;
+  for (auto& h : jobs) {
+    try {
+      ok += co_await h;
+    } catch (const std::system_error& e) {
+      failure = e.what();
+    }
+  }
+  co_return ok;
+}
+
 TEST_SUITE("runtime/blocking") {
   TEST_CASE("spawn_blocking returns values and rethrows exceptions, off the workers") {
     weft::runtime rt{workers(2)};
@@ -270,5 +310,41 @@ TEST_SUITE("runtime/blocking") {
     CHECK(finished.load());
     CHECK_FALSE(r.threw);
     CHECK(r.value == 3);
+  }
+
+  // Forked child (see child_process.hpp): no watchdog in this one.
+  TEST_CASE("when no pool thread can be started, jobs wait for a busy one, or fail clearly if there is none") {
+    // The sanitizers reserve terabytes of shadow memory up front: an
+    // address-space limit cannot be set under them.
+    if (weft_test::sanitized) return;
+    auto child = weft_test::run_in_child(
+        [] {
+          weft::runtime rt{workers(1)};
+          std::string failure;
+          // New threads get 64 MiB stacks, so none comes from glibc's cache
+          // of stacks that threads of earlier tests left (copied by fork).
+          pthread_attr_t attr;
+          if (::pthread_attr_init(&attr) != 0 || ::pthread_attr_setstacksize(&attr, 64 << 20) != 0 ||
+              ::pthread_setattr_default_np(&attr) != 0)
+            return 3;
+          // No room for such a stack: with no pool thread at all, every job
+          // fails, saying why.
+          if (!limit_address_space(2 << 20)) return 3;
+          int ok = rt.block_on(run_jobs(3, failure));
+          std::fprintf(stderr, "none: ok %d, %s\n", ok, failure.c_str());
+          if (ok != 0 || failure.find("weft::spawn_blocking: could not start a thread") == std::string::npos)
+            return 4;
+          // Room for one thread: it runs all four jobs, one after another.
+          failure.clear();
+          if (!limit_address_space(80 << 20)) return 3;
+          ok = rt.block_on(run_jobs(4, failure));
+          std::fprintf(stderr, "one: ok %d, %s\n", ok, failure.c_str());
+          if (ok != 4) return 5;
+          return 0;  // and the runtime shuts down (it used to wait for a thread that never was)
+        },
+        30s);
+    INFO("child stderr: ", child.err);
+    REQUIRE(child.finished);
+    CHECK(child.exited(0));
   }
 }
