@@ -10,10 +10,12 @@
 namespace weft {
 
 struct runtime_config {
-  // Worker threads. 0: the WEFT_WORKER_THREADS environment variable if set,
-  // else one per core (std::thread::hardware_concurrency()).
+  // Worker threads, at most 4096. 0: the WEFT_WORKER_THREADS environment
+  // variable if set, else one per core (std::thread::hardware_concurrency()).
   std::size_t worker_threads = 0;
-  // Name of the worker threads as the OS shows it (suffixed with the index).
+  // Name of the worker threads as the OS shows it, suffixed with the index
+  // ("-3"); the OS keeps 15 characters, so a longer name is cut before the
+  // suffix. Empty: "weft-worker".
   std::string thread_name = "weft-worker";
   // Pin worker i to core i (mod the number of cores).
   bool pin_threads = false;

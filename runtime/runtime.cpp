@@ -35,9 +35,12 @@ void thread_blocker::wait() noexcept {
 task_header* spawn_frame(scheduler* s, std::coroutine_handle<> frame, promise_base& p,
                          const spawn_options& opts, const std::source_location& where) {
   if (!s) s = current_scheduler();
-  if (!s)
-    throw runtime_misuse(
-        "weft::spawn: no runtime here (call it from a task, or use runtime::spawn)");
+  if (!s) {
+    if (tearing_down())
+      throw runtime_misuse("weft::spawn: the runtime is shutting down (called from a destructor of a task it "
+                           "is destroying)");
+    throw runtime_misuse("weft::spawn: no runtime here (call it from a task, or use runtime::spawn)");
+  }
   task_header* h = promise_base::header_of_frame(frame.address());
   p.root_ = h;
   p.is_root_ = true;
@@ -67,20 +70,24 @@ runtime::runtime(const runtime_config& cfg) : sched_(std::make_unique<detail::sc
 
 runtime::~runtime() = default;
 
-void runtime::check_block_on_allowed() {
+void runtime::check_block_on_allowed() const {
   if (detail::current_worker())
     throw runtime_misuse(
         "weft::runtime::block_on called from a worker thread; co_await the task instead");
+  // From a destructor of a task the runtime is destroying, say: the task
+  // would never run, and this thread is the one that would destroy it.
+  if (sched_->shutting_down()) throw runtime_misuse("weft::runtime::block_on: the runtime is shutting down");
 }
 
 task<void> runtime::block_on_root(task<void> t, detail::thread_blocker& done,
                                   std::exception_ptr& error) {
+  detail::block_on_signal signal{done, error};
   try {
     co_await std::move(t);
   } catch (...) {
     error = std::current_exception();
   }
-  done.signal();
+  signal.finished = true;
 }
 
 bool runtime::dump_trace(const std::string& path) { return sched_->dump_trace(path); }

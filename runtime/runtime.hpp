@@ -74,6 +74,19 @@ class thread_blocker {
   struct impl;
   std::unique_ptr<impl> impl_;
 };
+
+// Wakes block_on's thread when its root task ends, or when a runtime
+// destroyed on another thread destroys the task unfinished: block_on then
+// throws weft::cancelled rather than wait forever.
+struct block_on_signal {
+  thread_blocker& done;
+  std::exception_ptr& error;
+  bool finished = false;
+  ~block_on_signal() {
+    if (!finished && !error) error = std::make_exception_ptr(cancelled{});
+    done.signal();  // the last thing touching block_on's frame
+  }
+};
 }  // namespace detail
 
 class runtime {
@@ -86,7 +99,9 @@ class runtime {
 
   // Runs `t` on the workers and blocks the calling thread until it finishes;
   // returns its value or rethrows its exception. Throws runtime_misuse when
-  // called from one of this process's worker threads.
+  // called from one of this process's worker threads or while the runtime is
+  // being destroyed; throws weft::cancelled when the runtime is destroyed
+  // (from another thread) before `t` finished.
   // (`where`: the root task's spawn site in the trace is the caller's line.)
   template <class T>
   T block_on(task<T> t, std::source_location where = std::source_location::current()) {
@@ -124,18 +139,19 @@ class runtime {
   bool dump_trace(const std::string& path);
 
  private:
-  static void check_block_on_allowed();
+  void check_block_on_allowed() const;
   static task<void> block_on_root(task<void> t, detail::thread_blocker& done,
                                   std::exception_ptr& error);
   template <class T>
   static task<void> block_on_root_value(task<T> t, detail::thread_blocker& done,
                                         std::exception_ptr& error, std::optional<T>& value) {
+    detail::block_on_signal signal{done, error};
     try {
       value.emplace(co_await std::move(t));
     } catch (...) {
       error = std::current_exception();
     }
-    done.signal();  // the last thing touching block_on's frame
+    signal.finished = true;
   }
 
   std::unique_ptr<detail::scheduler> sched_;

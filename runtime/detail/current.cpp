@@ -12,6 +12,7 @@ thread_local task_header* tls_task = nullptr;
 thread_local trace::buffer* tls_blocking_trace = nullptr;
 thread_local std::uint64_t tls_next_id = 0;
 thread_local std::uint64_t tls_id_limit = 0;
+thread_local bool tls_tearing_down = false;
 std::atomic<std::uint64_t> id_blocks{1};
 }  // namespace
 
@@ -22,6 +23,9 @@ void set_current(scheduler* s, worker* w) noexcept {
   tls_scheduler = s;
   tls_worker = w;
 }
+tearing_down_scope::tearing_down_scope() noexcept { tls_tearing_down = true; }
+tearing_down_scope::~tearing_down_scope() { tls_tearing_down = false; }
+bool tearing_down() noexcept { return tls_tearing_down; }
 task_header* current_task() noexcept { return tls_task; }
 void set_current_task(task_header* t) noexcept { tls_task = t; }
 

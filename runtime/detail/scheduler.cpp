@@ -1,7 +1,11 @@
 #include <runtime/detail/scheduler.hpp>
 
+#include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <system_error>
+
+#include <fmt/format.h>
 
 #include <runtime/detail/blocking_pool.hpp>
 #include <runtime/detail/context.hpp>
@@ -11,14 +15,20 @@
 namespace weft::detail {
 namespace {
 
+// Far more than cores is a mistake anyway; the idle set packs counts in 16 bits.
+constexpr std::size_t max_workers = 4096;
+
 runtime_config resolve(runtime_config cfg) {
+  if (cfg.worker_threads > max_workers)
+    throw runtime_misuse(fmt::format("weft: runtime_config::worker_threads must be at most {}, got {}", max_workers,
+                                     cfg.worker_threads));
   if (cfg.worker_threads == 0) {
     if (const char* env = std::getenv("WEFT_WORKER_THREADS"); env && *env) {
       char* end = nullptr;
       long n = std::strtol(env, &end, 10);
-      if (*end != '\0' || n < 1 || n > 4096)
-        throw runtime_misuse(std::string("weft: WEFT_WORKER_THREADS must be a number from 1 to 4096, got \"") +
-                             env + "\"");
+      if (*end != '\0' || n < 1 || std::size_t(n) > max_workers)
+        throw runtime_misuse(
+            fmt::format("weft: WEFT_WORKER_THREADS must be a number from 1 to {}, got \"{}\"", max_workers, env));
       cfg.worker_threads = std::size_t(n);
     } else {
       cfg.worker_threads = std::max(1u, std::thread::hardware_concurrency());
@@ -43,6 +53,15 @@ runtime_config resolve(runtime_config cfg) {
 
 scheduler::scheduler(const runtime_config& cfg)
     : cfg_(resolve(cfg)), idle_(cfg_.worker_threads), owned_(cfg_.worker_threads) {
+  try {
+    start();
+  } catch (...) {
+    stop();  // the workers started so far, the tracer, the trace path
+    throw;
+  }
+}
+
+void scheduler::start() {
 #if WEFT_TRACING
   if (!cfg_.trace_path.empty() || cfg_.trace_flight_recorder.count() > 0) {
     trace::tracer_options opts;
@@ -64,15 +83,34 @@ scheduler::scheduler(const runtime_config& cfg)
   workers_.reserve(cfg_.worker_threads);
   for (std::size_t i = 0; i < cfg_.worker_threads; ++i)
     workers_.push_back(std::make_unique<worker>(*this, i));
-  for (auto& w : workers_) w->start();
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    try {
+      workers_[i]->start();
+    } catch (const std::system_error& e) {
+      throw std::system_error(
+          e.code(), fmt::format("weft::runtime: could not start worker thread {} of {}", i + 1, workers_.size()));
+    }
+  }
   workers_ready_.store(true, std::memory_order_release);
 }
 
 scheduler::~scheduler() {
+  if (current_scheduler() == this) {
+    // Joining our own thread would deadlock (or throw from a destructor).
+    std::fputs("weft: a runtime was destroyed from one of its own threads (in a task or a spawn_blocking "
+               "job); destroy it from the thread that made it\n",
+               stderr);
+    std::abort();
+  }
+  stop();
+}
+
+void scheduler::stop() noexcept {
   shutdown_.store(true, std::memory_order_release);
   for (auto& w : workers_) w->unpark();
   for (auto& w : workers_) w->join();
-  blocking_->shutdown();
+  if (blocking_) blocking_->shutdown();
+  tearing_down_scope scope;
   destroy_remaining_tasks();
   if (tracer_) tracer_->stop();
   workers_.clear();  // io_contexts go last: their unrun handlers are destroyed

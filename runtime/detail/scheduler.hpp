@@ -235,6 +235,8 @@ class scheduler {
   bool dump_trace(const std::string& path);
 
  private:
+  void start();  // the tracer, the blocking pool, the workers
+  void stop() noexcept;
   void destroy_remaining_tasks() noexcept;
 
   runtime_config cfg_;
@@ -257,6 +259,13 @@ scheduler* current_scheduler() noexcept;
 // wake and spawn paths used to make two.
 worker* current_worker_of(const scheduler* s) noexcept;
 void set_current(scheduler* s, worker* w) noexcept;
+// Marks the thread destroying a runtime's leftover tasks, so that a spawn
+// from one of their destructors can say why there is no runtime.
+struct tearing_down_scope {
+  tearing_down_scope() noexcept;
+  ~tearing_down_scope();
+};
+bool tearing_down() noexcept;
 task_header* current_task() noexcept;
 void set_current_task(task_header* t) noexcept;
 std::uint64_t next_task_id() noexcept;

@@ -3,6 +3,9 @@
 // judge), and join handles that outlive the runtime report cancelled.
 #include <doctest/doctest.h>
 #include <fmt/format.h>
+#include <pthread.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -12,11 +15,14 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <runtime/detail/scheduler.hpp>  // current_scheduler()->shutting_down()
 #include <runtime/runtime.hpp>
+#include <tests/support/child_process.hpp>
 #include <tests/support/test_runtime.hpp>
 #include <tests/support/watchdog.hpp>
 
@@ -280,5 +286,129 @@ TEST_SUITE("fault/shutdown") {
       kept.clear();
     }).join();
     CHECK(kept.empty());
+  }
+
+  TEST_CASE("block_on on another thread ends with cancelled when the runtime is destroyed") {
+    watchdog dog(60s, "block_on across shutdown");
+    for (int round = 0; round < 20; ++round) {
+      auto rt = std::make_unique<weft::runtime>(workers(2));
+      std::atomic<bool> started{false};
+      std::string outcome;
+      std::thread caller([&] {
+        try {
+          rt->block_on([](std::atomic<bool>& started) -> weft::task<void> {
+            started = true;
+            co_await weft::sleep_for(1h);
+          }(started));
+          outcome = "returned";
+        } catch (const weft::cancelled&) {
+          outcome = "cancelled";
+        } catch (const std::exception& e) {
+          outcome = e.what();
+        }
+      });
+      while (!started) std::this_thread::sleep_for(1ms);
+      rt.reset();
+      caller.join();
+      CHECK(outcome == "cancelled");
+    }
+  }
+
+  // Calls a task's destructor makes while the runtime destroys the task
+  // (the moved-from copy makes none).
+  struct calls_back_at_shutdown {
+    weft::runtime* rt;
+    std::string* block_on_error;
+    std::string* spawn_error;
+    calls_back_at_shutdown(weft::runtime* r, std::string* b, std::string* s) noexcept
+        : rt(r), block_on_error(b), spawn_error(s) {}
+    calls_back_at_shutdown(calls_back_at_shutdown&& o) noexcept
+        : rt(std::exchange(o.rt, nullptr)), block_on_error(o.block_on_error), spawn_error(o.spawn_error) {}
+    ~calls_back_at_shutdown() {
+      if (!rt) return;
+      try {
+        rt->block_on(value(1));
+      } catch (const weft::runtime_misuse& e) {
+        *block_on_error = e.what();
+      }
+      try {
+        weft::spawn(value(2));
+      } catch (const weft::runtime_misuse& e) {
+        *spawn_error = e.what();
+      }
+    }
+  };
+
+  TEST_CASE("block_on and spawn from a task's destructor at shutdown say the runtime is shutting down") {
+    watchdog dog(60s, "calls from destructors at shutdown");
+    std::string block_on_error, spawn_error;
+    {
+      weft::runtime rt{workers(2)};
+      std::atomic<bool> started{false};
+      rt.spawn([](calls_back_at_shutdown guard, std::atomic<bool>& started) -> weft::task<void> {
+        started = true;
+        co_await weft::sleep_for(1h);
+        (void)guard;
+      }(calls_back_at_shutdown{&rt, &block_on_error, &spawn_error}, started));
+      while (!started) std::this_thread::sleep_for(1ms);
+    }
+    CHECK(block_on_error.find("shutting down") != std::string::npos);
+    CHECK(spawn_error.find("shutting down") != std::string::npos);
+  }
+
+  // Forked children (see child_process.hpp): no watchdog in these.
+  TEST_CASE("a runtime destroyed from one of its own tasks dies with a clear message") {
+    auto child = weft_test::run_in_child(
+        [] {
+          auto rt = std::make_unique<weft::runtime>(workers(2));
+          rt->block_on([](std::unique_ptr<weft::runtime>& rt) -> weft::task<void> {
+            rt.reset();
+            co_return;
+          }(rt));
+          return 0;
+        },
+        sanitized ? 120s : 30s);
+    INFO("child stderr: ", child.err);
+    REQUIRE(child.finished);
+    CHECK(child.killed_by(SIGABRT));
+    CHECK(child.err.find("weft: a runtime was destroyed from one of its own threads") != std::string::npos);
+  }
+
+  TEST_CASE("a runtime whose worker threads cannot all start throws, and cleans up") {
+    // The address-space limit leaves room for a few thread stacks, not 64.
+    // The sanitizers reserve terabytes of shadow memory up front, so
+    // there the limit cannot be set.
+    if (sanitized) return;
+    auto child = weft_test::run_in_child(
+        [] {
+          // 64 MiB stacks, so none comes from glibc's cache of stacks that
+          // threads of earlier tests left (copied by fork).
+          pthread_attr_t attr;
+          if (::pthread_attr_init(&attr) != 0 || ::pthread_attr_setstacksize(&attr, 64 << 20) != 0 ||
+              ::pthread_setattr_default_np(&attr) != 0)
+            return 3;
+          rlimit lim{};
+          unsigned long pages = 0;
+          FILE* f = std::fopen("/proc/self/statm", "r");
+          if (!f || std::fscanf(f, "%lu", &pages) != 1 || ::getrlimit(RLIMIT_AS, &lim) != 0) return 3;
+          std::fclose(f);
+          lim.rlim_cur = pages * std::size_t(::sysconf(_SC_PAGESIZE)) + (200 << 20);  // three stacks' worth
+          if (::setrlimit(RLIMIT_AS, &lim) != 0) return 3;
+          try {
+            weft::runtime rt{workers(64)};
+            return 4;  // every thread started: the limit did not bite
+          } catch (const std::system_error& e) {
+            std::fprintf(stderr, "%s\n", e.what());
+            return 0;
+          } catch (const std::exception& e) {
+            std::fprintf(stderr, "other: %s\n", e.what());
+            return 5;
+          }
+        },
+        30s);
+    INFO("child stderr: ", child.err);
+    REQUIRE(child.finished);
+    CHECK(child.exited(0));
+    CHECK(child.err.find("weft::runtime: could not start worker thread") != std::string::npos);
   }
 }

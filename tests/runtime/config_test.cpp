@@ -111,6 +111,28 @@ TEST_SUITE("runtime/config") {
     CHECK(plain.block_on(thread_name()) == "weft-worker-0");
   }
 
+  TEST_CASE("a long thread name is cut before the index, an empty one is the default") {
+    weft::runtime_config cfg = workers(1);
+    cfg.thread_name = "a-very-long-thread-name";
+    weft::runtime rt{cfg};
+    CHECK(rt.block_on(thread_name()) == "a-very-long-t-0");
+    cfg.thread_name = "";
+    weft::runtime unnamed{cfg};
+    CHECK(unnamed.block_on(thread_name()) == "weft-worker-0");
+  }
+
+  TEST_CASE("worker_threads above 4096 throws runtime_misuse") {
+    for (std::size_t bad : {std::size_t{4097}, ~std::size_t{0}}) {
+      CAPTURE(bad);
+      try {
+        weft::runtime rt{workers(bad)};
+        FAIL("no error");
+      } catch (const weft::runtime_misuse& e) {
+        CHECK(std::string(e.what()).find("worker_threads must be at most 4096") != std::string::npos);
+      }
+    }
+  }
+
   TEST_CASE("degenerate settings are clamped to something that works") {
     weft::runtime_config cfg = workers(2);
     cfg.event_interval = 0;
