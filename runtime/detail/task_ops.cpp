@@ -1,5 +1,7 @@
 // State transitions of a task. The encoding is documented in task_header.hpp.
 #include <exception>
+#include <string>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -77,6 +79,19 @@ void drop_ref(task_header* t) noexcept {
   t->frame.destroy();  // operator delete sees refs == 0 and frees the block
 }
 
+namespace {
+// g++ names a spawn site inside a coroutine's body after the coroutine's
+// actor: "void f(f(int)::_Z1fi.Frame*)". The user wrote "f(int)".
+std::string_view readable_function(std::string_view name) noexcept {
+  constexpr std::string_view actor_end = ".Frame*)";
+  if (!name.ends_with(actor_end)) return name;
+  std::size_t open = name.find('(');
+  std::size_t mangled = name.rfind("::_Z");
+  if (open == std::string_view::npos || mangled == std::string_view::npos || mangled <= open) return name;
+  return name.substr(open + 1, mangled - open - 1);
+}
+}  // namespace
+
 void report_unobserved_exception(task_header* h, std::exception_ptr e) noexcept {
   std::string what;
   try {
@@ -91,7 +106,7 @@ void report_unobserved_exception(task_header* h, std::exception_ptr e) noexcept 
   const auto& w = h->site.where;
   fmt::print(stderr, "weft: task {} ({}) spawned at {}:{} in {} failed and nobody joined it: {}\n",
              h->id, h->site.name ? h->site.name : "unnamed", w.file_name(), w.line(),
-             w.function_name(), what);
+             readable_function(w.function_name()), what);
   std::fflush(stderr);
 }
 

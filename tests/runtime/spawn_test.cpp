@@ -208,6 +208,9 @@ TEST_SUITE("runtime/spawn") {
     CHECK(out.find("(boom)") != std::string::npos);
     CHECK(out.find("spawn_test.cpp:" + std::to_string(boom_line)) != std::string::npos);
     CHECK(out.find("failed and nobody joined it: kaboom") != std::string::npos);
+    // The function as written, not g++'s name for the coroutine's body.
+    CHECK(out.find("in spawn_boom() failed") != std::string::npos);
+    CHECK(out.find(".Frame*") == std::string::npos);
     // One report, one line.
     CHECK(out.find("kaboom") == out.rfind("kaboom"));
     CHECK(rt.block_on(value(7)) == 7);
