@@ -23,9 +23,28 @@
 //
 // Thread safety. A stream may be used by one reading and one writing task at
 // once (full duplex), each with at most one operation pending; a listener by
-// one accepting task. Moving or closing a socket while another task has an
-// operation pending on it is not allowed: abort that task first (or use
-// weft::timeout). Streams are move-only; destroying one closes it.
+// one accepting task. A second task that starts to wait for a read
+// (read_some, read_exact, wait_readable) while another one waits, or to
+// accept while another accepts, throws weft::runtime_misuse ("another task
+// is already reading this socket"); the first one is not disturbed. (A
+// second read that finds data at once simply reads it: only waiting is
+// checked.) Two writing tasks at once are not detected: their bytes may
+// interleave.
+//
+// Closing while another task waits. Closing (close() or destroying) a
+// stream or listener wakes a task waiting on it in accept, read_some,
+// read_exact or wait_readable: that operation throws net_error with
+// std::errc::operation_canceled ("...: the socket was closed while
+// waiting"), so closing the listener is a way to end an accept loop. It is a
+// net_error, not weft::cancelled, because that task was not aborted. The
+// operation must already be waiting: one that starts while the socket is
+// being closed, or on its moved-from or closed object, is a use-after-close
+// of your own (it throws EBADF only if the close came strictly before).
+// Closing while a write (write_some, write_all, wait_writable) or connect is
+// pending is still not allowed: abort that task first (or use
+// weft::timeout). Moving a socket while another task has an operation
+// pending on it is not allowed either. Streams are move-only; destroying one
+// closes it.
 //
 // Completion. read_some reads at least one byte and returns how many, or 0
 // at the end of the stream (the peer shut down its side). read_exact fills
@@ -110,7 +129,10 @@ class tcp_listener {
 
   endpoint local_endpoint() const;
   bool is_open() const noexcept { return core_ != nullptr; }
-  void close() noexcept { core_.reset(); }
+  void close() noexcept {  // as stream_base::close
+    if (core_) core_.get_deleter()(core_.get());
+    (void)core_.release();
+  }
   int native_handle() const noexcept { return detail::listener_fd(core_.get()); }
   // How often accept() backed off because descriptors or memory ran out.
   std::uint64_t backoff_count() const noexcept { return detail::listener_backoffs(core_.get()); }

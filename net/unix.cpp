@@ -80,7 +80,8 @@ unix_listener::~unix_listener() { close(); }
 
 void unix_listener::close() noexcept {
   if (!core_) return;
-  core_.reset();
+  core_.get_deleter()(core_.get());  // as tcp_listener::close: wakes a pending accept first
+  (void)core_.release();
   if (unlink_ && !path_.empty() && path_.front() != '@') ::unlink(path_.c_str());
   unlink_ = false;
 }

@@ -86,7 +86,23 @@ void start_or_disarm(wd::task_header* t, F&& f) {
 
 }  // namespace
 
-enum class watched { done, waiting, install_failed };
+enum class watched { done, waiting, install_failed, taken };
+
+namespace {
+
+// A second task tried to wait on a socket's watch while another waits there
+// (tcp.hpp, "Thread safety"). Cold: names the socket's kind for the message.
+[[noreturn]] void throw_second_reader(int fd, const char* op) {
+  int domain = AF_INET;
+  socklen_t len = sizeof domain;
+  ::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len);
+  throw weft::runtime_misuse(fmt::format(
+      "weft::net::{}::{}: another task is already reading this socket (a stream allows one reading "
+      "and one writing task at a time)",
+      domain == AF_UNIX ? "unix_stream" : "tcp_stream", op));
+}
+
+}  // namespace
 
 // Gives the handlers write access to the awaiter's result fields, and the
 // watched operations their common loop.
@@ -95,12 +111,13 @@ struct io_op_access {
   // (or it has none yet) make the call; at its first would-block install the
   // watch; when not readable, register on it and suspend. `done`: the call
   // completed (its result stored by `attempt`); `install_failed`: the watch
-  // could not be installed (`error` says why).
+  // could not be installed (`error` says why); `taken`: another task waits
+  // on the watch (or installed one at the same moment), a misuse.
   static watched attempt_or_watch(io_op* op, wd::task_header* t, std::coroutine_handle<> h,
-                                  stream_socket_type& socket, read_watch*& watch,
+                                  stream_socket_type& socket, std::atomic<read_watch*>& watch,
                                   bool (*attempt)(io_op*) noexcept, std::error_code& error) {
     for (;;) {
-      read_watch* w = watch;
+      read_watch* w = watch.load(std::memory_order_acquire);
       std::uint64_t s = w ? w->load_state() : 1;
       if (read_watch::ready(s)) {
         if (attempt(op)) {
@@ -109,11 +126,21 @@ struct io_op_access {
         }
         if (!w) {
           // The first wait on this socket: from now on the reactor tells us.
+          read_watch* mine;
           try {
-            watch = install_watch(socket);
+            mine = install_watch(socket);
           } catch (const std::system_error& e) {
             error = e.code();
             return watched::install_failed;
+          }
+          // acq_rel: publishes the constructed watch; on failure, acquires
+          // the other task's.
+          read_watch* none = nullptr;
+          if (!watch.compare_exchange_strong(none, mine, std::memory_order_acq_rel)) {
+            // Another task installed one at the same moment: two readers.
+            std::atomic<read_watch*> ours{mine};
+            remove_watch(socket, ours);
+            return watched::taken;
           }
         } else {
           w->clear_ready(s);  // if an edge moved the tick meanwhile, we try again
@@ -121,7 +148,11 @@ struct io_op_access {
         continue;
       }
       op->attempt_ = attempt;
-      if (op->wait_on_watch(t, h, w)) return watched::waiting;
+      switch (op->wait_on_watch(t, h, w)) {
+        case io_op::watch_wait::waiting: return watched::waiting;
+        case io_op::watch_wait::taken: return watched::taken;
+        case io_op::watch_wait::ready: break;
+      }
     }
   }
 
@@ -161,6 +192,12 @@ void io_op::on_cancel(wd::cancel_hook* hook) noexcept {
 }
 
 void io_op::fail(const char* what) const {
+  if (closed_) {
+    // Woken by close_waiter, which lent us a reference to the watch while
+    // our cancel hook could still fire; disarm() ran, so it cannot now.
+    static_cast<read_watch*>(signal_)->release();
+    throw_net_error(ec_, fmt::format("{}: the socket was closed while waiting", what).c_str());
+  }
   if (cancelled_) throw weft::cancelled{};
   if (cancel_requested_ && ec_ == std::errc::operation_canceled) throw weft::cancelled{};
   throw_net_error(ec_, what);
@@ -224,14 +261,40 @@ bool peer_may_have_closed(void* reactor_data) noexcept {
 
 }  // namespace
 
-bool read_watch::register_waiter(io_op* op) noexcept {
+read_watch::registration read_watch::register_waiter(io_op* op) noexcept {
   auto me = reinterpret_cast<std::uintptr_t>(op);
-  waiter_.store(me, std::memory_order_seq_cst);
-  if (!ready(state_.load(std::memory_order_seq_cst))) return true;
+  // A compare-exchange where a store would do for one reader: it costs the
+  // same (a locked instruction either way) and finds a second one.
+  std::uintptr_t none = 0;
+  if (!waiter_.compare_exchange_strong(none, me, std::memory_order_seq_cst)) return registration::taken;
+  if (!ready(state_.load(std::memory_order_seq_cst))) return registration::registered;
   // An edge came in between: take the registration back and try ourselves,
   // unless perform() holds it already (then it completes and wakes us).
   std::uintptr_t expected = me;
-  return !waiter_.compare_exchange_strong(expected, 0, std::memory_order_seq_cst);
+  return waiter_.compare_exchange_strong(expected, 0, std::memory_order_seq_cst) ? registration::ready
+                                                                                 : registration::registered;
+}
+
+void read_watch::close_waiter() noexcept {
+  // Under the descriptor's lock no perform() runs, so `waiter` is 0 or a
+  // plain registration (perform clears `busy` before it lets go of the lock).
+  auto* d = static_cast<descriptor_state*>(descriptor_);
+  descriptor_mutex::scoped_lock lock(d->*member_of(descriptor_mutex_tag{}));
+  std::uintptr_t v = waiter_.load(std::memory_order_seq_cst);
+  // 0: nobody waits. A failed exchange: the cancel hook took it first and
+  // wakes the task as cancelled.
+  if (v == 0 || !waiter_.compare_exchange_strong(v, 0, std::memory_order_seq_cst)) return;
+  auto* op = reinterpret_cast<io_op*>(v & ~flags);
+  wd::task_header* t = op->task_;
+  holders_.fetch_add(1, std::memory_order_relaxed);  // Asio's reference is held: see holders_
+  op->closed_ = true;
+  op->cancelled_ = true;
+  op->ec_ = std::make_error_code(std::errc::operation_canceled);
+  wd::wake(t);  // publishes the fields above (acq_rel); the awaiter is not ours after it
+}
+
+void read_watch::release() noexcept {
+  if (holders_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
 }
 
 bool read_watch::cancel_waiter(io_op* op) noexcept {
@@ -291,8 +354,9 @@ boost::asio::detail::reactor_op::status read_watch::do_perform(boost::asio::deta
 void read_watch::do_complete(void*, boost::asio::detail::operation* base, const boost::system::error_code&,
                              std::size_t) {
   // Aborted (the socket was closed or released) or destroyed with its
-  // io_context: nobody refers to the watch any more.
-  delete static_cast<read_watch*>(base);
+  // io_context: Asio lets go. A waiter woken by the close may still hold
+  // the watch (see close_waiter).
+  static_cast<read_watch*>(base)->release();
 }
 
 namespace {
@@ -321,23 +385,24 @@ read_watch* install_on(Socket& s) {
 
 read_watch* install_watch(stream_socket_type& s) { return install_on(s); }
 
-void remove_watch(stream_socket_type& s, read_watch*& w) noexcept {
+void remove_watch(stream_socket_type& s, std::atomic<read_watch*>& watch) noexcept {
+  read_watch* w = watch.exchange(nullptr, std::memory_order_acq_rel);
   if (!w) return;
   auto& impl = impl_access<stream_socket_type>::impl(s);
   auto& reactor = asio::use_service<asio::detail::reactor>(s.get_executor().context());
   // Completes it with operation_aborted; its completion deletes it.
   reactor.cancel_ops_by_key(impl.socket_, impl.reactor_data_, asio::detail::reactor::read_op, w);
-  w = nullptr;
 }
 
-bool io_op::wait_on_watch(wd::task_header* t, std::coroutine_handle<> h, void* watch) noexcept {
+io_op::watch_wait io_op::wait_on_watch(wd::task_header* t, std::coroutine_handle<> h, void* watch) noexcept {
   t->resume_point = h;
   signal_ = watch;
   fire = &on_cancel_watch;
   t->hook = this;
-  if (static_cast<read_watch*>(watch)->register_waiter(this)) return true;
+  auto r = static_cast<read_watch*>(watch)->register_waiter(this);
+  if (r == read_watch::registration::registered) return watch_wait::waiting;
   t->hook = nullptr;
-  return false;
+  return r == read_watch::registration::ready ? watch_wait::ready : watch_wait::taken;
 }
 
 void io_op::on_cancel_watch(wd::cancel_hook* hook) noexcept {
@@ -373,6 +438,7 @@ bool read_some_op::start(wd::task_header* t, std::coroutine_handle<> h) {
     case watched::done: return ec_ ? false : finish_now(t, h);
     case watched::waiting: return true;
     case watched::install_failed: return false;
+    case watched::taken: throw_second_reader(core_->fd(), "read_some");
   }
   return false;
 }
@@ -472,6 +538,7 @@ bool wait_op::start(wd::task_header* t, std::coroutine_handle<> h) {
       case watched::done: return ec_ ? false : finish_now(t, h);
       case watched::waiting: return true;
       case watched::install_failed: return false;
+      case watched::taken: throw_second_reader(c->fd(), "wait_readable");
     }
     return false;
   }
@@ -531,6 +598,10 @@ bool accept_op::start(wd::task_header* t, std::coroutine_handle<> h) {
     case watched::done: return finish_now(t, h);
     case watched::waiting: return true;
     case watched::install_failed: result_ = -error.value(); return false;
+    case watched::taken:
+      throw weft::runtime_misuse(fmt::format(
+          "weft::net::{}: another task is already accepting on this listener (one accepting task at a time)",
+          what_));
   }
   return false;
 }

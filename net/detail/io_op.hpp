@@ -74,16 +74,21 @@ class io_op : public weft::detail::cancel_hook {
   void* signal_ = nullptr;         // boost::asio::cancellation_signal of the pending operation
   std::error_code ec_;
   std::size_t bytes_ = 0;
-  bool cancelled_ = false;         // the task was aborted before the operation started
+  // The task was aborted before the operation started; also set, with
+  // closed_, for a wait ended by closing (so accept's check stays one test).
+  bool cancelled_ = false;
+  bool closed_ = false;            // the socket was closed while we waited on its watch
   bool cancel_requested_ = false;  // the hook fired while the operation was pending
   bool short_read_ = false;        // the attempt read fewer bytes than it asked for
   // Waits on a read_watch: the system call the reactor makes for us (true:
   // done, result stored; false: it would block).
   bool (*attempt_)(io_op*) noexcept = nullptr;
 
-  // A watched wait: registers with `watch` and suspends. False if readiness
-  // arrived meanwhile: the caller tries the system call again itself.
-  bool wait_on_watch(weft::detail::task_header* t, std::coroutine_handle<> h, void* watch) noexcept;
+  // A watched wait: registers with `watch` and suspends (`waiting`).
+  // `ready`: readiness arrived meanwhile, the caller tries the system call
+  // again itself. `taken`: another task waits on the watch already.
+  enum class watch_wait : std::uint8_t { waiting, ready, taken };
+  watch_wait wait_on_watch(weft::detail::task_header* t, std::coroutine_handle<> h, void* watch) noexcept;
 
  private:
   friend struct io_op_access;  // the completion handlers, in io_op.cpp
@@ -162,14 +167,15 @@ class wait_op : public io_op {
 // or -errno for accept's own policy to handle (EMFILE and friends).
 class accept_op : public io_op {
  public:
-  explicit accept_op(listener_core* c) noexcept : core_(c) {}
+  // `what` names the call in errors ("tcp_listener::accept").
+  accept_op(listener_core* c, const char* what) noexcept : core_(c), what_(what) {}
   template <class P>
   bool await_suspend(std::coroutine_handle<P> h) {
     return start(weft::detail::running_task(h), h);
   }
   int await_resume() {
     disarm();
-    if (cancelled_) fail("accept");
+    if (cancelled_) fail(what_);
     return result_;
   }
 
@@ -177,6 +183,7 @@ class accept_op : public io_op {
   bool start(weft::detail::task_header* t, std::coroutine_handle<> h);
   static bool attempt(io_op* self) noexcept;
   listener_core* core_;
+  const char* what_;
   int result_ = 0;
 };
 

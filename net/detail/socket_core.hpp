@@ -75,10 +75,27 @@ using udp_socket_type = boost::asio::basic_datagram_socket<boost::asio::ip::udp,
 // All of these are seq_cst: registering (store waiter, load state) and an
 // edge (RMW state, load waiter) must not both miss each other.
 //
+// One waiter at a time (one reading task per stream, one accepting task per
+// listener): a second task that tries to register while `waiter` is taken is
+// told so (register_waiter returns `taken`) and throws runtime_misuse,
+// instead of overwriting the first, which would then never be woken. A
+// legitimate waiter always finds `waiter` 0: whoever woke the previous one
+// cleared it before the wake.
+//
+// Closing. The core's deleter calls close_waiter() before it closes the
+// descriptor: under the descriptor's lock (so no perform holds `busy`) it
+// takes a registered waiter back, as the cancel hook would, and wakes it
+// failed with ECANCELED ("closed while waiting"). That task's cancel hook
+// may still fire (an abort racing the close) until the task has resumed and
+// disarmed it, and the hook touches the watch: so the woken operation holds
+// a reference to the watch (`holders`) and drops it in its await_resume,
+// after disarming. The woken operation touches nothing in the core.
+//
 // Lifetime: the watch is created at a socket's first wait and owned by Asio
-// from then on. Closing or releasing the socket makes Asio abort it (posted
-// with operation_aborted), and its completion function deletes it; the core
-// never touches it after closing. Because the watch never leaves the read
+// from then on (one reference). Closing or releasing the socket makes Asio
+// abort it (posted with operation_aborted), and its completion function
+// drops that reference; the last reference deletes it. The core never
+// touches it after closing. Because the watch never leaves the read
 // queue, no Asio read operation may be started on a watched socket (it would
 // queue behind the watch forever): tls_stream and into_asio take the
 // descriptor into a fresh registration.
@@ -119,11 +136,19 @@ class read_watch : public boost::asio::detail::reactor_op {
   void short_read(std::uint64_t seen) noexcept {
     if (!(seen & closed_bit)) clear_ready(seen);
   }
-  // Registers `op` to be completed by the next edge. False: readiness
+  enum class registration { registered, ready, taken };
+  // Registers `op` to be completed by the next edge. `ready`: readiness
   // arrived meanwhile and `op` is not registered (try again yourself).
-  bool register_waiter(io_op* op) noexcept;
+  // `taken`: another operation waits already (a second reading task), and
+  // `op` is not registered.
+  registration register_waiter(io_op* op) noexcept;
   // The cancel hook's part. True if the caller must wake the task itself.
   bool cancel_waiter(io_op* op) noexcept;
+  // Wakes the registered waiter, if any, as failed by closing (see above).
+  // Called by the core's deleter, before the descriptor is closed.
+  void close_waiter() noexcept;
+  // Drops a reference (Asio's, or a closed waiter's); the last deletes.
+  void release() noexcept;
 
  private:
   static status do_perform(boost::asio::detail::reactor_op* base);
@@ -137,6 +162,11 @@ class read_watch : public boost::asio::detail::reactor_op {
   // edge even if an earlier one was consumed with nobody queued.
   std::atomic<std::uint64_t> state_;
   std::atomic<std::uintptr_t> waiter_{0};
+  // Asio's reference, plus one per waiter woken by close_waiter. acq_rel on
+  // the decrement: the last holder sees everything the others did to the
+  // watch before it deletes it; the increment happens under the descriptor
+  // lock while Asio's reference is still held, so relaxed is enough there.
+  std::atomic<std::uint32_t> holders_{1};
 };
 
 struct stream_core {
@@ -148,8 +178,10 @@ struct stream_core {
   boost::asio::cancellation_signal read_signal;
   boost::asio::cancellation_signal write_signal;
   // Created at the first read that has to wait; owned by Asio (see above).
-  // Written and read by the reading task only.
-  read_watch* watch = nullptr;
+  // Set once, by compare-exchange, so two tasks reading at once (a misuse)
+  // cannot both install one. Acquire loads (a plain load on x86): a task
+  // that finds the watch sees it constructed.
+  std::atomic<read_watch*> watch{nullptr};
   int fd() noexcept { return socket.native_handle(); }
 };
 
@@ -160,7 +192,7 @@ struct listener_core {
   // socket type whose implementation the readiness watch can reach).
   stream_socket_type acceptor;
   boost::asio::cancellation_signal signal;
-  read_watch* watch = nullptr;  // as stream_core::watch
+  std::atomic<read_watch*> watch{nullptr};  // as stream_core::watch
   int family = AF_INET;
   int protocol = 0;
   bool nodelay = false;
@@ -182,7 +214,7 @@ struct udp_core {
 // failure (e.g. the socket is closed).
 read_watch* install_watch(stream_socket_type& s);
 // Takes the watch off the socket again (before Asio reads may be used on it).
-void remove_watch(stream_socket_type& s, read_watch*& w) noexcept;
+void remove_watch(stream_socket_type& s, std::atomic<read_watch*>& w) noexcept;
 
 // The io_context to home a new socket on: the runtime's round robin over the
 // workers. Throws runtime_misuse outside a runtime.

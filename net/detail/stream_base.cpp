@@ -23,12 +23,21 @@ namespace wd = weft::detail;
 
 void stream_core_deleter::operator()(stream_core* c) const noexcept {
   // Closing deregisters the descriptor from its home reactor under the
-  // reactor's locks, so this may run on any thread. The caller guarantees
-  // that no operation of ours is pending on it (nobody awaits it any more).
+  // reactor's locks, so this may run on any thread. A task waiting on the
+  // readiness watch (a read, a wait_readable) is woken first, failed as
+  // closed; it touches nothing in the core afterwards (see read_watch).
+  // Pending writes and connects are Asio operations: closing aborts them,
+  // but their cancel hooks point into the core (see tcp.hpp: not allowed).
+  // (A released socket, see into_asio, is no longer open: Asio has its watch.)
+  if (read_watch* w = c->watch.load(std::memory_order_acquire); w && c->socket.is_open()) w->close_waiter();
   delete c;
 }
 
-void listener_core_deleter::operator()(listener_core* c) const noexcept { delete c; }
+void listener_core_deleter::operator()(listener_core* c) const noexcept {
+  // As above: a pending accept is woken, failed as closed.
+  if (read_watch* w = c->watch.load(std::memory_order_acquire); w && c->acceptor.is_open()) w->close_waiter();
+  delete c;
+}
 
 namespace {
 
@@ -133,7 +142,7 @@ task<stream_core_ptr> accept_core(listener_core* c, const char* what) {
   for (;;) {
     // Completing without waiting spends cooperative budget, so an accept
     // loop under a connection flood still lets the connections run.
-    const int r = co_await accept_op(c);
+    const int r = co_await accept_op(c, what);
     if (r >= 0) co_return adopt_stream_fd(r, c->family, c->protocol, what);
     const int e = -r;
     switch (e) {

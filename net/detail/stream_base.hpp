@@ -57,7 +57,13 @@ class stream_base {
   [[nodiscard]] wait_op wait_writable() noexcept { return {core_.get(), wait_op::kind::stream_write}; }
 
   void shutdown(shutdown_type what);
-  void close() noexcept { core_.reset(); }
+  // Closes through the deleter before clearing core_ (as the destructor
+  // does, unlike reset()): the deleter synchronises with a task waiting on
+  // the socket before this writes the pointer that task read.
+  void close() noexcept {
+    if (core_) core_.get_deleter()(core_.get());
+    (void)core_.release();
+  }
   int native_handle() const noexcept;
   stream_core* core() const noexcept { return core_.get(); }
   stream_core_ptr release_core() noexcept { return std::move(core_); }
