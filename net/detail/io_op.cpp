@@ -191,11 +191,11 @@ void io_op::on_cancel(wd::cancel_hook* hook) noexcept {
   static_cast<asio::cancellation_signal*>(self->signal_)->emit(asio::cancellation_type::terminal);
 }
 
+void io_op::release_closed_watch(void* watch) noexcept { static_cast<read_watch*>(watch)->release(); }
+
 void io_op::fail(const char* what) const {
   if (closed_) {
-    // Woken by close_waiter, which lent us a reference to the watch while
-    // our cancel hook could still fire; disarm() ran, so it cannot now.
-    static_cast<read_watch*>(signal_)->release();
+    // Woken by close_waiter; the watch it lent us goes back in ~io_op.
     throw_net_error(ec_, fmt::format("{}: the socket was closed while waiting", what).c_str());
   }
   if (cancelled_) throw weft::cancelled{};

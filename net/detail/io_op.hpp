@@ -45,6 +45,14 @@ struct udp_core;
 class io_op : public weft::detail::cancel_hook {
  public:
   io_op() noexcept : cancel_hook{nullptr} {}
+  io_op(const io_op&) noexcept = default;  // before it is awaited (see above)
+  io_op& operator=(const io_op&) noexcept = default;
+  ~io_op() {
+    // Woken by closing, the operation holds a reference to the socket's
+    // watch (see read_watch::close_waiter): given back here, after
+    // await_resume, or when the task is destroyed without resuming.
+    if (closed_) [[unlikely]] release_closed_watch(signal_);
+  }
   bool await_ready() const noexcept { return false; }
 
  protected:
@@ -94,6 +102,7 @@ class io_op : public weft::detail::cancel_hook {
   friend struct io_op_access;  // the completion handlers, in io_op.cpp
   friend class read_watch;
   static void on_cancel(weft::detail::cancel_hook* self) noexcept;
+  static void release_closed_watch(void* watch) noexcept;
   static void on_cancel_watch(weft::detail::cancel_hook* self) noexcept;
 };
 
