@@ -1,8 +1,11 @@
 #include <net/tls.hpp>
 
+#include <stdexcept>
 #include <string_view>
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
@@ -33,6 +36,7 @@ struct tls_stream::impl {
   detail::stream_core_ptr core;
   ssl::stream<detail::stream_socket_type&> stream;
   bool client = false;
+  std::string server_name;  // a client's: what the certificate must name
 
   static detail::stream_core_ptr non_null(detail::stream_core_ptr s) {
     if (!s) detail::throw_errno(EBADF, "tls_stream");
@@ -55,6 +59,29 @@ namespace {
 
 void check(const boost::system::error_code& ec, const char* what) {
   if (ec) throw_tls(ec, what);
+}
+
+// The last OpenSSL error on this thread, as Asio reports OpenSSL's errors.
+boost::system::error_code openssl_error() {
+  return {static_cast<int>(ERR_get_error()), boost::asio::error::get_ssl_category()};
+}
+
+// OpenSSL checks the name while it verifies the chain, so a mismatch is a
+// verify result of its own (X509_V_ERR_HOSTNAME_MISMATCH or
+// X509_V_ERR_IP_ADDRESS_MISMATCH). Asio's host_name_verification callback
+// refused the certificate without one, which OpenSSL then calls
+// "unspecified certificate verification error". Wildcards match as
+// OpenSSL's defaults say, as they did through Asio's callback.
+void expect_name(SSL* h, const std::string& server_name, const ip_address* numeric) {
+  // An empty name would make OpenSSL skip the check, and Asio's callback
+  // refused every certificate: neither is what a caller means.
+  if (server_name.empty())
+    throw std::invalid_argument(
+        "weft::net::tls_stream::client: no server name to check the certificate against "
+        "(a context that verifies peers needs one)");
+  int ok = numeric ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(h), numeric->to_string().c_str())
+                   : SSL_set1_host(h, server_name.c_str());
+  if (ok != 1) throw_tls(openssl_error(), "tls_stream::client");
 }
 
 void set_min_tls12(ssl::context& ctx) {
@@ -129,10 +156,11 @@ tls_stream tls_stream::client(tcp_stream s, const tls_context& ctx, std::string 
   t.impl_->client = true;
   SSL* h = t.impl_->stream.native_handle();
   ip_address numeric;
+  const bool is_address = ip_address::try_parse(server_name, numeric);
   // SNI carries names only, never addresses (RFC 6066).
-  if (!server_name.empty() && !ip_address::try_parse(server_name, numeric))
-    SSL_set_tlsext_host_name(h, server_name.c_str());
-  if (ctx.impl_->verify) t.impl_->stream.set_verify_callback(ssl::host_name_verification(server_name));
+  if (!server_name.empty() && !is_address) SSL_set_tlsext_host_name(h, server_name.c_str());
+  if (ctx.impl_->verify) expect_name(h, server_name, is_address ? &numeric : nullptr);
+  t.impl_->server_name = std::move(server_name);
   return t;
 }
 

@@ -77,7 +77,10 @@ class tls_stream {
 
   // Wraps a connected TCP stream; handshake() must come next. A client
   // sends `server_name` as SNI and, when its context verifies peers, checks
-  // the certificate against it (a host name or an IP address).
+  // the certificate against it (a host name or an IP address; OpenSSL's
+  // check, so SSL_get_verify_result says X509_V_ERR_HOSTNAME_MISMATCH or
+  // X509_V_ERR_IP_ADDRESS_MISMATCH when it fails). A verifying context with
+  // an empty `server_name` throws std::invalid_argument.
   static tls_stream client(tcp_stream s, const tls_context& ctx, std::string server_name);
   static tls_stream server(tcp_stream s, const tls_context& ctx);
   // connect + client + handshake.

@@ -1,8 +1,12 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <stdexcept>
 #include <string>
 #include <vector>
+
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 
 #include <net/net.hpp>
 #include <runtime/runtime.hpp>
@@ -86,7 +90,7 @@ TEST_SUITE("net/tls") {
       auto port = l.local_endpoint().port();
       auto srv = weft::spawn([](tcp_listener l, tls_context ctx) -> weft::task<int> {
         int failed = 0;
-        for (int i = 0; i < 3; ++i) {
+        for (int i = 0; i < 4; ++i) {
           tls_stream t = tls_stream::server(co_await l.accept(), ctx);
           try {
             co_await weft::timeout(5s, t.handshake());
@@ -106,13 +110,34 @@ TEST_SUITE("net/tls") {
       trusting.load_verify_file(cert.cert);
       auto wrong = tls_stream::client(co_await tcp_stream::connect({"127.0.0.1", port}), trusting, "example.org");
       CHECK_THROWS_AS(co_await wrong.handshake(), weft::net::tls_error);
+      // OpenSSL made the check, so it knows why (not 1, "unspecified").
+      CHECK(SSL_get_verify_result(wrong.native_ssl()) == X509_V_ERR_HOSTNAME_MISMATCH);
+      // An address is checked as one: the certificate names 127.0.0.1 only.
+      auto s = co_await tcp_stream::connect({"127.0.0.1", port});
+      auto wrong_ip = tls_stream::client(std::move(s), trusting, "127.0.0.2");
+      CHECK_THROWS_AS(co_await wrong_ip.handshake(), weft::net::tls_error);
+      CHECK(SSL_get_verify_result(wrong_ip.native_ssl()) == X509_V_ERR_IP_ADDRESS_MISMATCH);
       // Verification off: connects.
       auto lax = tls_context::client();
       lax.set_verify_peer(false);
       CHECK_FALSE(lax.verify_peer());
       auto ok = co_await tls_stream::connect("127.0.0.1", port, lax);
       ok.close();
-      CHECK(co_await srv >= 2);
+      CHECK(co_await srv >= 3);
+    }());
+  }
+
+  TEST_CASE("a verifying client needs a server name") {
+    weft::runtime rt{workers(1)};
+    rt.block_on([&]() -> weft::task<void> {
+      auto l = tcp_listener::bind({"127.0.0.1", 0});
+      auto port = l.local_endpoint().port();
+      // An empty name would make OpenSSL skip the name check.
+      auto s = co_await tcp_stream::connect({"127.0.0.1", port});
+      CHECK_THROWS_AS(tls_stream::client(std::move(s), tls_context::client(), ""), std::invalid_argument);
+      auto lax = tls_context::client();
+      lax.set_verify_peer(false);
+      CHECK(tls_stream::client(co_await tcp_stream::connect({"127.0.0.1", port}), lax, "").is_open());
     }());
   }
 
