@@ -31,3 +31,14 @@ void throw_errno(int err, const char* what) {
 }
 
 }  // namespace weft::net::detail
+
+namespace weft::net {
+
+tls_error::tls_error(std::error_code ec, const std::string& what, const std::string& detail)
+    : net_error(ec, what) {
+  if (!detail.empty()) message_ = std::make_shared<const std::string>(net_error::what() + detail);
+}
+
+const char* tls_error::what() const noexcept { return message_ ? message_->c_str() : net_error::what(); }
+
+}  // namespace weft::net

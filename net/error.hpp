@@ -11,12 +11,16 @@
 //                      limit (a peer must not make us buffer without bound).
 //   tls_error          the TLS layer failed: a bad handshake (garbage, wrong
 //                      protocol, certificate not trusted), a corrupt record.
+//                      A refused certificate's message ends with OpenSSL's
+//                      reason ("hostname mismatch", "certificate has
+//                      expired").
 //
 // A clean end of stream is not an error: read_some returns 0.
 // Cancellation and deadlines are reported as weft::cancelled and
 // weft::timed_out (runtime/errors.hpp), never as a net_error.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <system_error>
 
@@ -53,6 +57,14 @@ class frame_too_large : public net_error {
 class tls_error : public net_error {
  public:
   using net_error::net_error;
+  // `detail` follows the code's message, which system_error puts last: a
+  // refused certificate reads "...: TLS: certificate verify failed (SSL
+  // routines): certificate has expired".
+  tls_error(std::error_code ec, const std::string& what, const std::string& detail);
+  const char* what() const noexcept override;
+
+ private:
+  std::shared_ptr<const std::string> message_;  // shared: exceptions copy without throwing
 };
 
 namespace detail {

@@ -46,14 +46,30 @@ struct tls_stream::impl {
 
 namespace {
 
-[[noreturn]] void throw_tls(const boost::system::error_code& ec, const char* what) {
+// What OpenSSL's error code leaves out of a failed handshake: "certificate
+// verify failed" says nothing of why, and the stream (with the verify
+// result) is gone by the time tls_stream::connect's caller sees the error.
+std::string handshake_detail(const boost::system::error_code& ec, SSL* ssl) {
+  if (ec.category() != boost::asio::error::get_ssl_category()) return {};
+  const unsigned long code = static_cast<unsigned int>(ec.value());  // OpenSSL's packed error
+  if (ERR_GET_LIB(code) != ERR_LIB_SSL) return {};
+  if (ERR_GET_REASON(code) == SSL_R_CERTIFICATE_VERIFY_FAILED) {
+    const long result = SSL_get_verify_result(ssl);
+    if (result != X509_V_OK) return fmt::format(": {}", X509_verify_cert_error_string(result));
+  }
+  return {};
+}
+
+// `handshake` is the session whose handshake failed, or null for any other
+// operation.
+[[noreturn]] void throw_tls(const boost::system::error_code& ec, const char* what, SSL* handshake = nullptr) {
   if (ec == boost::asio::error::eof || ec == ssl::error::stream_truncated)
     throw unexpected_eof(fmt::format("weft::net::{}: the peer closed the connection {}", what,
-                                     std::string_view(what).ends_with("handshake") ? "during the TLS handshake"
-                                                                                   : "without a TLS close_notify"));
+                                     handshake ? "during the TLS handshake" : "without a TLS close_notify"));
   if (ec.category() == boost::asio::error::get_ssl_category() ||
       ec.category() == ssl::error::get_stream_category())
-    throw tls_error(detail::to_std(ec), fmt::format("weft::net::{}: TLS", what));
+    throw tls_error(detail::to_std(ec), fmt::format("weft::net::{}: TLS", what),
+                    handshake ? handshake_detail(ec, handshake) : std::string());
   detail::throw_net_error(detail::to_std(ec), what);
 }
 
@@ -86,6 +102,14 @@ void expect_name(SSL* h, const std::string& server_name, const ip_address* numer
 
 void set_min_tls12(ssl::context& ctx) {
   SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+}
+
+// `what` names the call and, when known, the server a client checks: a
+// refused certificate is only half a story without whose it was.
+task<void> run_handshake(tls_stream::impl& i, std::string what) {
+  boost::system::error_code ec = co_await i.stream.async_handshake(
+      i.client ? ssl::stream_base::client : ssl::stream_base::server, weft::use_task_nothrow);
+  if (ec) throw_tls(ec, what.c_str(), i.stream.native_handle());
 }
 
 tls_stream::impl& checked(const std::unique_ptr<tls_stream::impl>& p, const char* what) {
@@ -173,15 +197,20 @@ tls_stream tls_stream::server(tcp_stream s, const tls_context& ctx) {
 task<tls_stream> tls_stream::connect(std::string host, std::uint16_t port, const tls_context& ctx) {
   tls_context keep = ctx;  // the caller's context may be a temporary
   tls_stream t = client(co_await tcp_stream::connect(host, port), keep, host);
-  co_await t.handshake();
+  // The string is made before the co_await: g++ 12 frees a string made by
+  // a conditional expression in a co_await's operand twice.
+  const bool bare_v6 = host.find(':') != std::string::npos && !host.starts_with('[');
+  std::string what = bare_v6 ? fmt::format("tls_stream::connect to [{}]:{}", host, port)
+                             : fmt::format("tls_stream::connect to {}:{}", host, port);
+  co_await run_handshake(*t.impl_, std::move(what));
   co_return t;
 }
 
 task<void> tls_stream::handshake() {
   impl& i = checked(impl_, "tls_stream::handshake");
-  boost::system::error_code ec = co_await i.stream.async_handshake(
-      i.client ? ssl::stream_base::client : ssl::stream_base::server, weft::use_task_nothrow);
-  check(ec, "tls_stream::handshake");
+  std::string what =
+      i.server_name.empty() ? "tls_stream::handshake" : fmt::format("tls_stream::handshake with {}", i.server_name);
+  co_await run_handshake(i, std::move(what));  // (made apart: see connect)
 }
 
 task<std::size_t> tls_stream::read_some(std::span<char> buf) {

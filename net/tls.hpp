@@ -22,7 +22,11 @@
 // Asio composed operations through weft::use_task. read_some returns 0 when
 // the peer closed the TLS session cleanly (close_notify); a TCP close without
 // it throws unexpected_eof (a truncation attack looks the same). Failures of
-// the TLS layer throw tls_error, of the socket net_error/connection_reset.
+// the TLS layer throw tls_error, of the socket net_error/connection_reset. A
+// client's failed handshake names the server it checked (connect: host and
+// port), and a refused certificate's message ends with OpenSSL's reason:
+//   weft::net::tls_stream::connect to example.org:443: TLS: certificate
+//   verify failed (SSL routines): certificate has expired
 // shutdown() sends close_notify and waits for the peer's (or its TCP close),
 // so a peer that neither answers nor closes holds it: bound it with
 // weft::timeout. Cancellation: every operation ends with weft::cancelled on

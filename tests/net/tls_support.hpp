@@ -1,6 +1,7 @@
 // A self-signed certificate for the TLS tests, made at run time with the
 // OpenSSL API: P-256 key, CN=localhost, subjectAltName localhost and
-// 127.0.0.1, valid from an hour ago for a day.
+// 127.0.0.1, valid from an hour ago for a day (or until `expires_in`
+// seconds from now: a negative one makes an expired certificate).
 #pragma once
 
 #include <openssl/evp.h>
@@ -19,14 +20,15 @@ struct cert_files {
   std::string key;   // PEM private key
 };
 
-inline cert_files make_self_signed(const std::string& dir, const std::string& name = "localhost") {
+inline cert_files make_self_signed(const std::string& dir, const std::string& name = "localhost",
+                                   long expires_in = 86400) {
   EVP_PKEY* key = EVP_EC_gen("P-256");
   if (!key) throw std::runtime_error("EVP_EC_gen failed");
   X509* x = X509_new();
   X509_set_version(x, 2);
   ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
   X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-  X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+  X509_gmtime_adj(X509_getm_notAfter(x), expires_in);
   X509_set_pubkey(x, key);
   X509_NAME* subject = X509_get_subject_name(x);
   X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC,

@@ -3,8 +3,11 @@
 #include <atomic>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include <fmt/format.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 
@@ -29,6 +32,26 @@ weft::task<void> tls_echo(tcp_stream s, tls_context ctx) {
   char buf[4096];
   while (std::size_t n = co_await t.read_some(buf)) co_await t.write_all(std::span<const char>(buf, n));
   co_await weft::timeout(5s, t.shutdown());
+}
+
+bool ends_with(const std::string& s, std::string_view tail) {
+  INFO("the message: " << s);
+  return s.ends_with(tail);
+}
+
+// The message of the tls_error `op` ends with, which must be a refused
+// certificate's; "" if it ends otherwise.
+template <class T>
+weft::task<std::string> verify_failure(weft::task<T> op) {
+  try {
+    co_await std::move(op);
+  } catch (const weft::net::tls_error& e) {
+    // The code is still OpenSSL's, for callers that inspect it.
+    CHECK(std::string_view(e.code().category().name()) == "asio.ssl");
+    CHECK(ERR_GET_REASON(static_cast<unsigned int>(e.code().value())) == SSL_R_CERTIFICATE_VERIFY_FAILED);
+    co_return e.what();
+  }
+  co_return "";
 }
 
 }  // namespace
@@ -103,19 +126,24 @@ TEST_SUITE("net/tls") {
         co_return failed;
       }(std::move(l), server_ctx));
       // Not trusted: the system CAs do not know our self-signed certificate.
-      CHECK_THROWS_AS(co_await tls_stream::connect("127.0.0.1", port, tls_context::client()),
-                      weft::net::tls_error);
+      // The message says why and where to, though the stream is gone.
+      auto untrusted = co_await verify_failure(tls_stream::connect("127.0.0.1", port, tls_context::client()));
+      CHECK(untrusted.find(fmt::format("weft::net::tls_stream::connect to 127.0.0.1:{}: ", port)) == 0);
+      CHECK(ends_with(untrusted, X509_verify_cert_error_string(X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT)));
       // Trusted, but the name does not match.
       auto trusting = tls_context::client();
       trusting.load_verify_file(cert.cert);
       auto wrong = tls_stream::client(co_await tcp_stream::connect({"127.0.0.1", port}), trusting, "example.org");
-      CHECK_THROWS_AS(co_await wrong.handshake(), weft::net::tls_error);
+      CHECK(co_await verify_failure(wrong.handshake()) ==
+            "weft::net::tls_stream::handshake with example.org: TLS: certificate verify failed (SSL routines): "
+            "hostname mismatch");
       // OpenSSL made the check, so it knows why (not 1, "unspecified").
       CHECK(SSL_get_verify_result(wrong.native_ssl()) == X509_V_ERR_HOSTNAME_MISMATCH);
       // An address is checked as one: the certificate names 127.0.0.1 only.
       auto s = co_await tcp_stream::connect({"127.0.0.1", port});
       auto wrong_ip = tls_stream::client(std::move(s), trusting, "127.0.0.2");
-      CHECK_THROWS_AS(co_await wrong_ip.handshake(), weft::net::tls_error);
+      CHECK(ends_with(co_await verify_failure(wrong_ip.handshake()),
+                      "handshake with 127.0.0.2: TLS: certificate verify failed (SSL routines): IP address mismatch"));
       CHECK(SSL_get_verify_result(wrong_ip.native_ssl()) == X509_V_ERR_IP_ADDRESS_MISMATCH);
       // Verification off: connects.
       auto lax = tls_context::client();
@@ -124,6 +152,27 @@ TEST_SUITE("net/tls") {
       auto ok = co_await tls_stream::connect("127.0.0.1", port, lax);
       ok.close();
       CHECK(co_await srv >= 3);
+    }());
+  }
+
+  TEST_CASE("an expired certificate's message says it has expired") {
+    weft::runtime rt{workers(2)};
+    weft_net_test::temp_dir dir;
+    auto cert = weft_net_test::make_self_signed(dir.path(), "localhost", -60);
+    rt.block_on([&]() -> weft::task<void> {
+      auto l = tcp_listener::bind({"127.0.0.1", 0});
+      auto port = l.local_endpoint().port();
+      auto srv = weft::spawn([](tcp_listener l, tls_context ctx) -> weft::task<void> {
+        tls_stream t = tls_stream::server(co_await l.accept(), ctx);
+        CHECK_THROWS_AS(co_await weft::timeout(5s, t.handshake()), weft::net::tls_error);  // the client's alert
+      }(std::move(l), tls_context::server(cert.cert, cert.key)));
+      auto trusting = tls_context::client();
+      trusting.load_verify_file(cert.cert);
+      CHECK(co_await verify_failure(tls_stream::connect("localhost", port, trusting)) ==
+            fmt::format("weft::net::tls_stream::connect to localhost:{}: TLS: certificate verify failed "
+                        "(SSL routines): certificate has expired",
+                        port));
+      co_await srv;
     }());
   }
 
