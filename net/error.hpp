@@ -13,7 +13,8 @@
 //                      protocol, certificate not trusted), a corrupt record.
 //                      A refused certificate's message ends with OpenSSL's
 //                      reason ("hostname mismatch", "certificate has
-//                      expired").
+//                      expired"); one from a peer that sent no TLS, with
+//                      "(the peer does not speak TLS?)".
 //
 // A clean end of stream is not an error: read_some returns 0.
 // Cancellation and deadlines are reported as weft::cancelled and

@@ -1,7 +1,6 @@
 #include <net/tls.hpp>
 
 #include <stdexcept>
-#include <string_view>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -48,16 +47,27 @@ namespace {
 
 // What OpenSSL's error code leaves out of a failed handshake: "certificate
 // verify failed" says nothing of why, and the stream (with the verify
-// result) is gone by the time tls_stream::connect's caller sees the error.
+// result) is gone by the time tls_stream::connect's caller sees the error;
+// "wrong version number" is what OpenSSL says of bytes that are no TLS at
+// all (plain HTTP, a plain-TCP port), which few readers would guess.
 std::string handshake_detail(const boost::system::error_code& ec, SSL* ssl) {
   if (ec.category() != boost::asio::error::get_ssl_category()) return {};
   const unsigned long code = static_cast<unsigned int>(ec.value());  // OpenSSL's packed error
   if (ERR_GET_LIB(code) != ERR_LIB_SSL) return {};
-  if (ERR_GET_REASON(code) == SSL_R_CERTIFICATE_VERIFY_FAILED) {
-    const long result = SSL_get_verify_result(ssl);
-    if (result != X509_V_OK) return fmt::format(": {}", X509_verify_cert_error_string(result));
+  switch (ERR_GET_REASON(code)) {
+    case SSL_R_CERTIFICATE_VERIFY_FAILED: {
+      const long result = SSL_get_verify_result(ssl);
+      return result == X509_V_OK ? "" : fmt::format(": {}", X509_verify_cert_error_string(result));
+    }
+    // The record layer's refusals of a first record that is no TLS record.
+    case SSL_R_WRONG_VERSION_NUMBER:
+    case SSL_R_PACKET_LENGTH_TOO_LONG:
+    case SSL_R_HTTP_REQUEST:
+    case SSL_R_HTTPS_PROXY_REQUEST:
+      return " (the peer does not speak TLS?)";
+    default:
+      return {};
   }
-  return {};
 }
 
 // `handshake` is the session whose handshake failed, or null for any other

@@ -246,6 +246,57 @@ TEST_SUITE("net/tls") {
     }());
   }
 
+  TEST_CASE("a handshake with a peer that speaks no TLS hints so") {
+    weft::runtime rt{workers(2)};
+    weft_net_test::temp_dir dir;
+    auto cert = weft_net_test::make_self_signed(dir.path());
+    rt.block_on([&]() -> weft::task<void> {
+      // A client of a plain-TCP server that answers the ClientHello with text.
+      auto plain = tcp_listener::bind({"127.0.0.1", 0});
+      auto plain_port = plain.local_endpoint().port();
+      auto plain_srv = weft::spawn([](tcp_listener l) -> weft::task<void> {
+        auto s = co_await l.accept();
+        char buf[4096];
+        co_await s.read_some(buf);
+        co_await s.write_all(std::string_view("HTTP/1.1 400 Bad Request\r\n\r\n"));
+        try {
+          while (co_await s.read_some(buf)) {
+          }  // until the client gives up, so it reads the text before a reset
+        } catch (const weft::net::connection_reset&) {
+        }
+      }(std::move(plain)));
+      auto lax = tls_context::client();
+      lax.set_verify_peer(false);
+      std::string said;
+      try {
+        co_await tls_stream::connect("127.0.0.1", plain_port, lax);
+      } catch (const weft::net::tls_error& e) {
+        said = e.what();
+      }
+      CHECK(said == fmt::format("weft::net::tls_stream::connect to 127.0.0.1:{}: TLS: wrong version number "
+                                "(SSL routines) (the peer does not speak TLS?)",
+                                plain_port));
+      co_await plain_srv;
+
+      // A TLS server sent an HTTP request.
+      auto l = tcp_listener::bind({"127.0.0.1", 0});
+      auto port = l.local_endpoint().port();
+      auto srv = weft::spawn([](tcp_listener l, tls_context ctx) -> weft::task<std::string> {
+        tls_stream t = tls_stream::server(co_await l.accept(), ctx);
+        try {
+          co_await weft::timeout(5s, t.handshake());
+        } catch (const weft::net::tls_error& e) {
+          co_return e.what();
+        }
+        co_return "";
+      }(std::move(l), tls_context::server(cert.cert, cert.key)));
+      auto http = co_await tcp_stream::connect({"127.0.0.1", port});
+      co_await http.write_all(std::string_view("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+      CHECK(co_await srv ==
+            "weft::net::tls_stream::handshake: TLS: http request (SSL routines) (the peer does not speak TLS?)");
+    }());
+  }
+
   TEST_CASE("openssl s_client talks to the TLS echo server") {
     REQUIRE_MESSAGE(weft_net_test::have_program("openssl"),
                     "the openssl command is missing (apt-get install openssl)");
