@@ -1,5 +1,8 @@
 #include <sync/mutex.hpp>
 
+#include <cstdio>
+#include <cstdlib>
+
 namespace weft {
 
 bool mutex::lock_or_enqueue(detail::mutex_waiter& w) noexcept {
@@ -51,6 +54,13 @@ void mutex::unlock_slow() noexcept {
   detail::task_header* next_owner;
   {
     detail::spin_guard g(lock_);
+    // The fast path found the mutex not plainly `locked`. While someone owns
+    // it nobody else can make it `unlocked`, so this unlock is not its
+    // owner's: a second unlock, or one that no lock preceded.
+    if (state_.load(std::memory_order_relaxed) == unlocked) [[unlikely]] {
+      std::fputs("weft::mutex::unlock: the mutex is not locked (unlocked twice?)\n", stderr);
+      std::abort();
+    }
     detail::waiter* w = waiters_.pop_front();
     if (!w) {
       // Every waiter was cancelled. release: publish the critical section.

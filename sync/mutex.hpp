@@ -9,6 +9,12 @@
 // that keeps locking and unlocking cannot starve the others.
 // Thread safety: lock/try_lock from any task on any worker; the guard (or
 // unlock) from whichever task or thread holds the mutex. Not recursive.
+// Misuse: unlock() of a mutex that is not locked (unlocked twice, say by hand
+// and then by the guard) prints a message and aborts the process: unlock is
+// noexcept and runs in guards' destructors, so it cannot throw, and going on
+// would break mutual exclusion for good. Ownership is not recorded (that
+// would cost the fast paths), so an unlock by a task that does not hold a
+// locked mutex goes unnoticed and frees it under its owner: don't.
 // Completion: lock completes when the caller owns the mutex. Every lock
 // spends cooperative budget; when it is used up the task yields *before*
 // taking the mutex (never while holding it), so a task looping on an
@@ -62,7 +68,7 @@ class mutex {
   bool is_locked() const noexcept { return state_.load(std::memory_order_relaxed) != unlocked; }
 
   // Unlocks a mutex the caller owns (guards do it for you). Hands the mutex
-  // to the oldest waiter if there is one.
+  // to the oldest waiter if there is one. Aborts if it is not locked.
   void unlock() noexcept {
     std::uint32_t expected = locked;
     // release: the critical section is published to the next owner, whose
