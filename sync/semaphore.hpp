@@ -16,6 +16,10 @@
 // behind it that now fit are granted) and throws weft::cancelled holding no
 // permits. If the permits were granted before the abort took effect, acquire
 // returns the permit (released when it is destroyed during unwinding).
+// Misuse: more than max_permits free permits is an error, as in Tokio: the
+// constructor and release throw weft::runtime_misuse rather than let the count
+// wrap. (A permit releasing into a semaphore already over-released by hand
+// ends in std::terminate: its release is noexcept.)
 #pragma once
 
 #include <cstddef>
@@ -41,8 +45,8 @@ class semaphore {
   using acquire_awaiter = detail::permit_awaiter<permit, make_permit>;
   static constexpr std::size_t max_permits = std::size_t(detail::semaphore_core::max_permits);
 
-  // `permits` <= max_permits.
-  constexpr explicit semaphore(std::size_t permits) noexcept : core_(permits) {}
+  // Throws weft::runtime_misuse for permits > max_permits.
+  constexpr explicit semaphore(std::size_t permits) : core_(initial(permits)) {}
   semaphore(const semaphore&) = delete;
   semaphore& operator=(const semaphore&) = delete;
 
@@ -54,10 +58,12 @@ class semaphore {
   }
   // A permit, or an empty one when n are not free (or others wait first).
   [[nodiscard]] permit try_acquire(std::size_t n = 1);
-  // Adds n permits (a permit's destructor does this for you). The total must
-  // stay <= max_permits.
-  void release(std::size_t n = 1) noexcept {
-    if (n) core_.release(n);
+  // Adds n permits (a permit's destructor does this for you). Throws
+  // weft::runtime_misuse, adding none, if more than max_permits would be free.
+  void release(std::size_t n = 1) {
+    if (n && !core_.release(n)) [[unlikely]]
+      throw runtime_misuse("weft::semaphore::release: more than max_permits permits would be free "
+                           "(released more than were acquired?)");
   }
   // Free permits now.
   std::size_t available() const noexcept { return std::size_t(core_.available()); }
@@ -65,6 +71,10 @@ class semaphore {
  private:
   friend struct detail::sync_probe;
   std::size_t waiter_count_() const noexcept { return core_.waiter_count(); }
+  static constexpr std::size_t initial(std::size_t permits) {
+    if (permits > max_permits) throw runtime_misuse("weft::semaphore: more than max_permits permits");
+    return permits;
+  }
   static void check(std::size_t n) {
     if (n == 0 || n > max_permits)
       throw runtime_misuse("weft::semaphore: acquire needs 1 to max_permits permits");

@@ -40,15 +40,17 @@ void semaphore_core::grant(std::uint64_t avail, wake_list& woken) noexcept {
   state_.store((avail << 1) | (waiters_.empty() ? 0 : has_waiters), std::memory_order_release);
 }
 
-void semaphore_core::release_slow(std::uint64_t n) noexcept {
+bool semaphore_core::release_slow(std::uint64_t n) noexcept {
   wake_list woken;
   {
     spin_guard g(lock_);
     // With has_waiters set nothing changes state_ outside lock_: it is ours.
     std::uint64_t s = state_.load(std::memory_order_relaxed);
+    if (n > max_permits - (s >> 1)) return false;
     grant((s >> 1) + n, woken);
   }
   woken.wake_all();
+  return true;
 }
 
 bool semaphore_core::remove_waiter(permit_waiter& w) noexcept {

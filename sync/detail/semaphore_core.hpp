@@ -49,15 +49,21 @@ class semaphore_core {
     }
   }
 
-  void release(std::uint64_t n) noexcept {
+  // Adds n permits. False, changing nothing, if the free permits would pass
+  // max_permits (more released than were acquired).
+  bool release(std::uint64_t n) noexcept {
     std::uint64_t s = state_.load(std::memory_order_relaxed);
     while (!(s & has_waiters)) {
+      // Free permits never exceed max_permits, so this cannot wrap; a compare
+      // on the value the CAS needs anyway, no extra atomic.
+      if (n > max_permits - (s >> 1)) [[unlikely]]
+        return false;
       // release: publish our critical section to the next acquirer.
       if (state_.compare_exchange_weak(s, s + (n << 1), std::memory_order_release,
                                        std::memory_order_relaxed))
-        return;
+        return true;
     }
-    release_slow(n);
+    return release_slow(n);
   }
 
   std::uint64_t available() const noexcept { return state_.load(std::memory_order_relaxed) >> 1; }
@@ -75,7 +81,7 @@ class semaphore_core {
  private:
   static constexpr std::uint64_t has_waiters = 1;
 
-  void release_slow(std::uint64_t n) noexcept;
+  bool release_slow(std::uint64_t n) noexcept;
   // Under lock_: grants queued waiters from `avail` in FIFO order, stores the
   // new state. Granted waiters go to `woken`.
   void grant(std::uint64_t avail, wake_list& woken) noexcept;

@@ -1,8 +1,9 @@
 // weft::semaphore: permits, FIFO with multi-permit requests, cancellation of
-// the queue head, random aborts, and a mass release.
+// the queue head, random aborts, a mass release, and the max_permits limit.
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <cstdint>
 #include <vector>
 
 #include <runtime/runtime.hpp>
@@ -63,6 +64,38 @@ TEST_CASE("permits without a runtime") {
   global_semaphore.release();
   CHECK(global_semaphore.available() == 2);
   CHECK_THROWS_AS(global_semaphore.try_acquire(0), weft::runtime_misuse);
+}
+
+// The count once wrapped silently: release(max_permits) twice, or
+// semaphore{0}.release(SIZE_MAX), left a nonsense number of free permits.
+TEST_CASE("more than max_permits free permits is refused, with or without waiters") {
+  constexpr std::size_t max = weft::semaphore::max_permits;
+  CHECK_THROWS_AS(weft::semaphore{max + 10}, weft::runtime_misuse);
+  CHECK_THROWS_AS(weft::semaphore{SIZE_MAX}, weft::runtime_misuse);
+  weft::semaphore full{max};
+  CHECK(full.available() == max);
+  CHECK_THROWS_AS(full.release(), weft::runtime_misuse);
+  weft::semaphore s{1};
+  s.release(max - 1);
+  CHECK(s.available() == max);
+  CHECK_THROWS_AS(s.release(max), weft::runtime_misuse);
+  CHECK(s.available() == max);  // a refused release adds nothing
+  weft::semaphore empty{0};
+  CHECK_THROWS_AS(empty.release(SIZE_MAX), weft::runtime_misuse);
+  CHECK(empty.available() == 0);
+  // With a waiter queued, release takes the locked path.
+  run(2, [](weft::semaphore& s) -> weft::task<void> {
+    std::vector<int> order;
+    auto waiter = weft::spawn(take(s, 2, order, 1));
+    bool queued = co_await until_waiters(s, 1);
+    REQUIRE(queued);
+    CHECK_THROWS_AS(s.release(max + 1), weft::runtime_misuse);
+    CHECK(weft::detail::sync_probe::waiters(s) == 1);
+    s.release(2);
+    co_await waiter;
+    CHECK(order == std::vector<int>{1});
+    CHECK(s.available() == 2);
+  }(empty));
 }
 
 TEST_CASE("a task looping on free permits yields, and never while holding them") {
