@@ -4,12 +4,15 @@
 // reactor (or on an idle peer that rescues it) and wakes the task.
 // Cancellation: aborting the task cancels the timer; the sleep throws
 // weft::cancelled. A deadline already past completes at once (and spends
-// cooperative budget, so a loop of zero sleeps still yields).
+// cooperative budget, so a loop of zero sleeps still yields). Durations may
+// be floating: one past the end of the clock (1e300 s, infinity) never fires,
+// a NaN one throws std::invalid_argument.
 #pragma once
 
 #include <chrono>
 #include <coroutine>
 #include <cstddef>
+#include <stdexcept>
 
 #include <runtime/detail/promise_base.hpp>
 
@@ -21,9 +24,17 @@ namespace detail {
 
 // now + d without overflow: a duration past the end of the clock saturates to
 // time_point::max() (never due), one at or below zero is due now. Rounded up,
-// so a sleep never ends before the duration asked for.
+// so a sleep never ends before the duration asked for. A floating duration
+// that is NaN throws std::invalid_argument (as asyncio raises ValueError): it
+// compares false with everything, and converting it to the clock's integer
+// ticks is undefined behaviour.
 template <class Rep, class Period>
-clock::time_point deadline_after(std::chrono::duration<Rep, Period> d) noexcept {
+clock::time_point deadline_after(std::chrono::duration<Rep, Period> d) noexcept(
+    !std::chrono::treat_as_floating_point_v<Rep>) {
+  if constexpr (std::chrono::treat_as_floating_point_v<Rep>) {
+    if (d != d) [[unlikely]]
+      throw std::invalid_argument("weft: a NaN duration (sleep_for, timeout)");
+  }
   const clock::time_point now = clock::now();
   if (d <= d.zero()) return now;
   // Compared in long double in d's own units: casting either side to the
@@ -71,8 +82,10 @@ class sleep_awaitable : cancel_hook {
   return detail::sleep_awaitable(deadline);
 }
 
+// Throws std::invalid_argument for a NaN duration.
 template <class Rep, class Period>
-[[nodiscard]] detail::sleep_awaitable sleep_for(std::chrono::duration<Rep, Period> d) noexcept {
+[[nodiscard]] detail::sleep_awaitable sleep_for(std::chrono::duration<Rep, Period> d) noexcept(
+    noexcept(detail::deadline_after(d))) {
   return detail::sleep_awaitable(detail::deadline_after(d));
 }
 

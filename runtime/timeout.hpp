@@ -19,6 +19,8 @@
 // (timeout(1s, std::move(h))). A join handle's task is not aborted by the
 // deadline, only the wait for it (as when a handle is dropped: it runs on,
 // detached); abort it yourself, or pass the task instead of its handle.
+// The duration may be floating; a NaN one makes timeout() itself throw
+// std::invalid_argument (the awaitable is left with the caller).
 #pragma once
 
 #include <chrono>
@@ -92,8 +94,9 @@ template <class Rep, class Period, class Aw>
 [[nodiscard]] auto timeout(std::chrono::duration<Rep, Period> d, Aw&& aw) {
   static_assert(detail::takes_by_value_v<Aw>,
                 "weft::timeout takes the awaitable by value: std::move a named task or join_handle in");
-  return detail::timeout_impl(detail::deadline_after(d),
-                              std::decay_t<Aw>(std::forward<Aw>(aw)));
+  // First, apart: if d is NaN this throws before the awaitable is moved from.
+  const clock::time_point deadline = detail::deadline_after(d);
+  return detail::timeout_impl(deadline, std::decay_t<Aw>(std::forward<Aw>(aw)));
 }
 
 template <class Aw>

@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -131,6 +134,13 @@ weft::task<void> sleep_until_end_of_time() { co_await weft::sleep_until(clock_ty
 weft::task<void> sleep_two_centuries() { co_await weft::sleep_for(std::chrono::hours(24 * 365 * 200)); }
 weft::task<void> sleep_max_hours() { co_await weft::sleep_for(std::chrono::hours::max()); }
 weft::task<void> sleep_max_nanoseconds() { co_await weft::sleep_for(std::chrono::nanoseconds::max()); }
+weft::task<void> sleep_huge_double() { co_await weft::sleep_for(std::chrono::duration<double>(1e300)); }
+weft::task<void> sleep_infinity() {
+  co_await weft::sleep_for(std::chrono::duration<double>(std::numeric_limits<double>::infinity()));
+}
+weft::task<void> sleep_nan() {
+  co_await weft::sleep_for(std::chrono::duration<double>(std::numeric_limits<double>::quiet_NaN()));
+}
 
 weft::task<clock_type::duration> sleep_min_hours() {
   auto t0 = clock_type::now();
@@ -217,6 +227,27 @@ TEST_SUITE("runtime/time") {
       CHECK(o.cancelled);
     }
     CHECK(rt.block_on(sleep_min_hours()) < 50ms);
+  }
+
+  // A NaN duration once slept not at all: the conversion to the clock's ticks
+  // was undefined behaviour. Huge and infinite doubles must not overflow it
+  // (-fsanitize=float-cast-overflow) but saturate to "never".
+  TEST_CASE("floating durations: NaN throws invalid_argument, huge and infinite ones never fire") {
+    weft::runtime rt{workers(2)};
+    CHECK_THROWS_AS(rt.block_on(sleep_nan()), std::invalid_argument);
+    CHECK_THROWS_AS((void)weft::sleep_for(std::chrono::duration<float, std::milli>(NAN)),
+                    std::invalid_argument);
+    const std::chrono::seconds one{1};
+    static_assert(noexcept(weft::sleep_for(one)), "integral durations cannot fail");
+    for (auto* make : {&sleep_huge_double, &sleep_infinity}) {
+      far_outcome o = rt.block_on(outlast(make()));
+      CHECK_FALSE(o.finished_early);
+      CHECK(o.cancelled);
+    }
+    CHECK(weft::detail::deadline_after(std::chrono::duration<double>(1e300)) ==
+          clock_type::time_point::max());
+    auto due = weft::detail::deadline_after(std::chrono::duration<long double, std::nano>(-1e300L));
+    CHECK(due <= clock_type::now());
   }
 
   TEST_CASE("many concurrent sleeps all wake, none early") {

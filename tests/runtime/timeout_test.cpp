@@ -1,5 +1,8 @@
 #include <doctest/doctest.h>
 
+#include <limits>
+#include <stdexcept>
+
 #include <runtime/runtime.hpp>
 #include <sync/channel.hpp>
 #include <tests/support/test_runtime.hpp>
@@ -57,6 +60,19 @@ TEST_SUITE("runtime/timeout") {
       CHECK(co_await weft::timeout(std::chrono::nanoseconds::max(), value_after(8, 5ms)) == 8);
       CHECK_THROWS_AS((void)co_await weft::timeout(std::chrono::hours::min(), value_after(9, 1h)),
                       weft::timed_out);
+    }());
+  }
+
+  // timeout(NaN, work) once threw timed_out at once (the NaN's conversion to
+  // the clock's ticks was undefined behaviour); 1e300 s must not overflow it.
+  TEST_CASE("a NaN timeout throws invalid_argument; a huge floating one never expires") {
+    weft::runtime rt{workers(1)};
+    rt.block_on([]() -> weft::task<void> {
+      const std::chrono::duration<double> nan{std::numeric_limits<double>::quiet_NaN()};
+      auto work = value_after(6, 5ms);
+      CHECK_THROWS_AS((void)weft::timeout(nan, std::move(work)), std::invalid_argument);
+      CHECK(work.valid());  // thrown before the work was taken
+      CHECK(co_await weft::timeout(std::chrono::duration<double>(1e300), value_after(7, 5ms)) == 7);
     }());
   }
 
