@@ -52,6 +52,11 @@ bool group_join_awaiter::suspend(task_header* t, std::coroutine_handle<> h) noex
   task = t;
   std::lock_guard guard(state->lock);
   if (state->running == 0) return false;
+  if (state->waiter) [[unlikely]] {
+    // One waiter slot: a second joiner would never be woken.
+    other_joiner = true;
+    return false;
+  }
   t->resume_point = h;
   t->wait_kind = wait_kind::join;
   state->waiter = t;

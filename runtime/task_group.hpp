@@ -21,7 +21,9 @@
 // unwound past it, or join() was never awaited) aborts them, and the task
 // that owned the group does not complete until they have ended: no child
 // outlives its parent's completion, and nobody joining the parent sees it
-// finish early. Thread safety: use a group from one task at a time.
+// finish early. Thread safety: use a group from one task at a time. A join()
+// while another task's join() waits on the same group throws
+// weft::runtime_misuse (it would never be woken).
 #pragma once
 
 #include <atomic>
@@ -33,6 +35,7 @@
 
 #include <runtime/detail/promise_base.hpp>
 #include <runtime/detail/spinlock.hpp>
+#include <runtime/errors.hpp>
 #include <runtime/spawn.hpp>
 
 namespace weft {
@@ -88,12 +91,15 @@ struct group_join_awaiter : cancel_hook {
   group_state* state;
   task_header* task = nullptr;
   bool parent_cancelled = false;
+  bool other_joiner = false;  // another task waits in join() already
   bool await_ready() const noexcept { return false; }
   template <class P>
   bool await_suspend(std::coroutine_handle<P> h) noexcept {
     return suspend(running_task(h), h);
   }
-  void await_resume() noexcept {
+  void await_resume() {
+    if (other_joiner) [[unlikely]]
+      throw runtime_misuse("weft::task_group::join: another task is joining this group already");
     if (task) task->hook = nullptr;
   }
   bool suspend(task_header* t, std::coroutine_handle<> h) noexcept;
@@ -120,7 +126,8 @@ class task_group {
     detail::spawn_group_child(state_, task<void>(child), opts, where);
   }
 
-  // Waits for every child; rethrows the first failure (see above).
+  // Waits for every child; rethrows the first failure (see above). Throws
+  // weft::runtime_misuse if another task is in join().
   task<void> join();
   // Aborts every running child.
   void cancel() noexcept;

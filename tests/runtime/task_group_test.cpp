@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include <runtime/runtime.hpp>
+#include <sync/event.hpp>
 #include <tests/support/test_runtime.hpp>
 
 using namespace std::chrono_literals;
@@ -99,6 +100,26 @@ TEST_SUITE("runtime/task_group") {
       h.abort();
       CHECK_THROWS_AS(co_await h, weft::cancelled);
       CHECK(alive == 0);
+    }());
+  }
+
+  // The second of two concurrent joins once waited for ever, running() == 0:
+  // the group wakes one joiner.
+  TEST_CASE("a join while another task joins the group throws runtime_misuse") {
+    weft::runtime rt{workers(1)};
+    rt.block_on([]() -> weft::task<void> {
+      weft::task_group group;
+      weft::event go;
+      group.spawn([](weft::event& go) -> weft::task<void> { co_await go.wait(); }(go));
+      auto first = weft::spawn(group.join());
+      // One worker: while we sleep, the first join runs and waits.
+      co_await weft::sleep_for(10ms);
+      CHECK_THROWS_AS(co_await group.join(), weft::runtime_misuse);
+      CHECK(group.running() == 1);
+      go.set();
+      co_await first;  // the first join is unharmed
+      CHECK(group.running() == 0);
+      co_await group.join();  // and the group takes joins again
     }());
   }
 
