@@ -15,6 +15,11 @@ void retain(group_state* s) noexcept { s->refs.fetch_add(1, std::memory_order_re
 void release(group_state* s) noexcept {
   if (s->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   for (task_header* c : s->children) drop_ref(c);  // only left after a runtime teardown
+  if (s->failed_child) {
+    // No join took the failure: say so, as for a detached task.
+    if (s->first_error) report_unobserved_exception(s->failed_child, s->first_error);
+    drop_ref(s->failed_child);
+  }
   delete s;
 }
 
@@ -28,17 +33,19 @@ void group_state::child_done(task_header* self, std::exception_ptr error) noexce
   {
     std::lock_guard guard(lock);
     auto it = std::find(children.begin(), children.end(), self);
-    if (it != children.end()) {
+    bool joined = it != children.end();  // we hold its join reference
+    if (joined) {
       *it = children.back();
       children.pop_back();
-      drop_ref(self);  // the group's join reference; our own keeps us alive
     }
     --running;
     if (error && !failed && !is_cancellation(error)) {
       failed = true;
       first_error = std::move(error);
+      if (joined) failed_child = std::exchange(self, nullptr);  // kept for the report
       abort_children_locked();
     }
+    if (joined && self) drop_ref(self);  // the group's join reference; our own keeps us alive
     if (running == 0) wake_waiter = std::exchange(waiter, nullptr);
     orphan = orphan_parent;
   }
@@ -113,11 +120,14 @@ task<void> task_group::join() {
   detail::group_join_awaiter waiting{{}, state_};
   co_await waiting;
   std::exception_ptr error;
+  detail::task_header* failed_child;
   {
     std::lock_guard guard(state_->lock);
     error = std::exchange(state_->first_error, nullptr);
+    failed_child = std::exchange(state_->failed_child, nullptr);
     state_->failed = false;
   }
+  if (failed_child) detail::drop_ref(failed_child);
   if (error) std::rethrow_exception(error);
   if (waiting.parent_cancelled) throw cancelled{};
 }

@@ -21,7 +21,9 @@
 // unwound past it, or join() was never awaited) aborts them, and the task
 // that owned the group does not complete until they have ended: no child
 // outlives its parent's completion, and nobody joining the parent sees it
-// finish early. Thread safety: use a group from one task at a time. A join()
+// finish early. A failure that no join() rethrew is reported on stderr, as
+// for a detached task ("... failed and nobody joined it"), once the group and
+// its children are gone. Thread safety: use a group from one task at a time. A join()
 // while another task's join() waits on the same group throws
 // weft::runtime_misuse (it would never be woken).
 #pragma once
@@ -48,6 +50,9 @@ struct group_state {
   std::vector<task_header*> children;  // join references to the running children
   std::size_t running = 0;
   std::exception_ptr first_error;
+  // The child that threw first_error: the group keeps its join reference, to
+  // name it in the report if the group goes without a join to rethrow it.
+  task_header* failed_child = nullptr;
   bool failed = false;
   task_header* waiter = nullptr;         // the task in join()
   task_header* orphan_parent = nullptr;  // set when the group died with children running

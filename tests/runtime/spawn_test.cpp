@@ -2,9 +2,6 @@
 // the report of a detached task that failed.
 #include <doctest/doctest.h>
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -13,70 +10,15 @@
 #include <thread>
 
 #include <runtime/runtime.hpp>
+#include <tests/support/stderr_capture.hpp>
 #include <tests/support/test_runtime.hpp>
 
 using namespace std::chrono_literals;
+using weft_test::stderr_capture;
 using weft_test::ticket;
 using weft_test::workers;
 
 namespace {
-
-using clock_type = std::chrono::steady_clock;
-
-// Sends file descriptor 2 to a temporary file while it lives. Whatever the
-// runtime prints with fmt::print(stderr) or write(2) lands there.
-class stderr_capture {
- public:
-  stderr_capture() {
-    std::fflush(stderr);
-    file_ = std::tmpfile();
-    REQUIRE(file_ != nullptr);
-    saved_ = ::dup(2);
-    REQUIRE(saved_ >= 0);
-    REQUIRE(::dup2(::fileno(file_), 2) == 2);
-  }
-  stderr_capture(const stderr_capture&) = delete;
-  stderr_capture& operator=(const stderr_capture&) = delete;
-  ~stderr_capture() {
-    restore();
-    std::fclose(file_);
-  }
-
-  void restore() {
-    if (saved_ < 0) return;
-    std::fflush(stderr);
-    ::dup2(saved_, 2);
-    ::close(saved_);
-    saved_ = -1;
-  }
-
-  std::string text() const {
-    std::string out;
-    char buf[4096];
-    off_t at = 0;
-    for (;;) {
-      ssize_t n = ::pread(::fileno(file_), buf, sizeof buf, at);
-      if (n <= 0) break;
-      out.append(buf, std::size_t(n));
-      at += n;
-    }
-    return out;
-  }
-
-  // Waits until `needle` shows up in the captured text; false after `limit`.
-  bool wait_for(const std::string& needle, std::chrono::milliseconds limit = 5s) const {
-    auto deadline = clock_type::now() + limit;
-    while (text().find(needle) == std::string::npos) {
-      if (clock_type::now() > deadline) return false;
-      std::this_thread::sleep_for(1ms);
-    }
-    return true;
-  }
-
- private:
-  std::FILE* file_ = nullptr;
-  int saved_ = -1;
-};
 
 weft::task<int> value(int v) {
   co_await weft::yield_now();

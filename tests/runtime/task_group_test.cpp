@@ -1,13 +1,16 @@
 #include <doctest/doctest.h>
 
 #include <stdexcept>
+#include <string>
 
 #include <runtime/runtime.hpp>
 #include <sync/event.hpp>
+#include <tests/support/stderr_capture.hpp>
 #include <tests/support/test_runtime.hpp>
 
 using namespace std::chrono_literals;
 using weft_test::alive_counter;
+using weft_test::stderr_capture;
 using weft_test::workers;
 
 namespace {
@@ -23,6 +26,19 @@ weft::task<void> fail_soon() {
   co_await weft::sleep_for(2ms);
   throw std::runtime_error("group child failed");
 }
+weft::task<void> fail_with(const char* message) {
+  co_await weft::sleep_for(2ms);
+  throw std::runtime_error(message);
+}
+// Fails only once aborted, so its failure comes after its group is gone.
+weft::task<void> fail_when_aborted(const char* message) {
+  try {
+    co_await weft::sleep_for(1h);
+  } catch (const weft::cancelled&) {
+  }
+  throw std::runtime_error(message);
+}
+int unjoined_line = 0;
 }  // namespace
 
 TEST_SUITE("runtime/task_group") {
@@ -121,6 +137,52 @@ TEST_SUITE("runtime/task_group") {
       CHECK(group.running() == 0);
       co_await group.join();  // and the group takes joins again
     }());
+  }
+
+  // A group dropped without join() once discarded its children's failure
+  // silently, where a detached task's is reported.
+  TEST_CASE("a failure that no join rethrew is reported on stderr like a detached task's") {
+    weft::runtime rt{workers(2)};
+    std::atomic<int> alive{0};
+    std::string out;
+    bool reported = false;
+    {
+      stderr_capture capture;
+      rt.block_on([](std::atomic<int>& alive) -> weft::task<void> {
+        {
+          weft::task_group group;  // joined: nothing to report
+          group.spawn(fail_with("joined failure"));
+          CHECK_THROWS_AS(co_await group.join(), std::runtime_error);
+        }
+        // Failed while the group lived, and the group dropped unjoined.
+        int v = co_await weft::spawn([](std::atomic<int>& a) -> weft::task<int> {
+          weft::task_group group;
+          group.spawn(sleep_long(a));
+          unjoined_line = __LINE__; group.spawn(fail_with("unjoined failure"), {.name = "failing"});  // NOLINT
+          co_await weft::sleep_for(20ms);
+          co_return 1;
+        }(alive));
+        CHECK(v == 1);
+        // Failed after the group was gone (aborted by its destruction).
+        co_await weft::spawn([]() -> weft::task<void> {
+          weft::task_group group;
+          group.spawn(fail_when_aborted("late failure"));
+          co_await weft::sleep_for(2ms);
+        }());
+      }(alive));
+      reported = capture.wait_for("late failure") && capture.wait_for("unjoined failure");
+      out = capture.text();
+    }
+    CAPTURE(out);
+    CHECK(reported);
+    CHECK(alive == 0);
+    CHECK(out.find("(failing) spawned at ") != std::string::npos);
+    CHECK(out.find("task_group_test.cpp:" + std::to_string(unjoined_line)) != std::string::npos);
+    CHECK(out.find("failed and nobody joined it: unjoined failure") != std::string::npos);
+    CHECK(out.find("failed and nobody joined it: late failure") != std::string::npos);
+    CHECK(out.find("unjoined failure") == out.rfind("unjoined failure"));  // once
+    CHECK(out.find(": joined failure") == std::string::npos);
+    CHECK(out.find("cancelled") == std::string::npos);
   }
 
   TEST_CASE("a runtime destroyed while a group runs leaks nothing") {
