@@ -1,7 +1,9 @@
 // weft::task<T>: a lazy coroutine. Nothing runs until it is awaited (which
 // runs it inline, by symmetric transfer, on the awaiting task's worker) or
 // spawned (weft::spawn, runtime::block_on). Move-only; destroying a task that
-// never ran destroys its frame. Exceptions cross co_await.
+// never ran destroys its frame. Exceptions cross co_await. A task is awaited
+// once: awaiting it again (or a moved-from one) throws weft::runtime_misuse,
+// as for a join_handle, rather than yield a moved-from value.
 // Stack: a chain of tasks awaiting tasks, however deep (the suite nests
 // 100,000), and a loop over awaits that complete at once take constant stack
 // at any optimisation level and under the sanitizers (see transfer_inline).
@@ -112,7 +114,15 @@ class task_promise_common : public promise_base {
   final_awaiter final_suspend() noexcept { return {}; }
   void unhandled_exception() noexcept { slot().error = std::current_exception(); }
   bool failed() noexcept { return slot().error != nullptr; }
-  T take() { return take_result<T>(header()); }
+  // result_taken, unused by a task that is not spawned, marks the result
+  // given away: one byte next to the header it reads anyway.
+  T take() {
+    task_header* h = header();
+    if (h->result_taken) [[unlikely]]
+      throw runtime_misuse("weft::task awaited twice");
+    h->result_taken = true;
+    return take_result<T>(h);
+  }
 
  protected:
   task_header* header() noexcept {

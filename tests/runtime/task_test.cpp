@@ -147,6 +147,23 @@ weft::task<void> await_empty() {
   (void)co_await empty;
 }
 
+// The second await of a task once gave a moved-from value (or, if the task
+// threw, weft::cancelled).
+weft::task<void> await_twice() {
+  auto t = []() -> weft::task<std::string> { co_return std::string("value"); }();
+  CHECK(co_await t == "value");
+  CHECK_THROWS_WITH_AS((void)co_await t, "weft::task awaited twice", weft::runtime_misuse);
+  auto failing = []() -> weft::task<int> {
+    throw std::invalid_argument("first");
+    co_return 1;
+  }();
+  CHECK_THROWS_AS((void)co_await failing, std::invalid_argument);
+  CHECK_THROWS_AS((void)co_await failing, weft::runtime_misuse);
+  weft::task<void> v = []() -> weft::task<void> { co_return; }();
+  co_await v;
+  CHECK_THROWS_AS(co_await std::move(v), weft::runtime_misuse);
+}
+
 }  // namespace
 
 TEST_SUITE("runtime/task") {
@@ -220,6 +237,11 @@ TEST_SUITE("runtime/task") {
     CHECK_FALSE(empty.valid());
     CHECK_THROWS_AS(rt.block_on(await_empty()), weft::runtime_misuse);
     CHECK_THROWS_AS(rt.block_on(std::move(empty)), weft::runtime_misuse);
+  }
+
+  TEST_CASE("awaiting a task twice throws runtime_misuse") {
+    weft::runtime rt{workers(1)};
+    rt.block_on(await_twice());
   }
 
   TEST_CASE("a deep chain of nested awaits does not overflow the stack") {
