@@ -3,18 +3,13 @@
 // a mass release, and the abort on an unlock of a mutex that is not locked.
 #include <doctest/doctest.h>
 
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <atomic>
-#include <cstdio>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include <runtime/runtime.hpp>
 #include <sync/mutex.hpp>
+#include <tests/support/child_process.hpp>
 #include <tests/sync/sync_test_util.hpp>
 
 using namespace sync_test;
@@ -55,34 +50,6 @@ weft::task<void> abortable_locker(abort_stress& s, std::uint64_t seed) {
   }
 }
 
-// Runs `body` in a forked child, its stderr into a pipe: the child's wait
-// status and what it printed. Call it with no runtime alive, so that the
-// fork happens in a single-threaded process (ThreadSanitizer refuses threads
-// after a multi-threaded fork).
-template <class F>
-std::pair<int, std::string> run_in_child(F body) {
-  int out[2];
-  REQUIRE(::pipe(out) == 0);
-  std::fflush(nullptr);
-  pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::dup2(out[1], STDERR_FILENO);
-    ::close(out[0]);
-    ::signal(SIGABRT, SIG_DFL);  // not doctest's crash report
-    body();
-    ::_exit(0);
-  }
-  ::close(out[1]);
-  std::string err;
-  char buf[4096];
-  for (ssize_t r; (r = ::read(out[0], buf, sizeof buf)) > 0;) err.append(buf, std::size_t(r));
-  ::close(out[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return {status, err};
-}
-
 }  // namespace
 
 TEST_SUITE("sync/mutex") {
@@ -111,20 +78,26 @@ TEST_CASE("try_lock, guards and unlock without a runtime") {
 // its next owner held it. unlock is noexcept (guards call it from their
 // destructors), so it aborts with a message instead of throwing.
 TEST_CASE("unlocking a mutex that is not locked aborts with a message") {
-  auto never_locked = run_in_child([] {
-    weft::mutex m;
-    m.unlock();
-  });
-  auto twice = run_in_child([] {
-    weft::mutex m;
-    auto g = m.try_lock();
-    m.unlock();  // by hand, and the guard unlocks again
-  });
-  for (auto& [status, err] : {never_locked, twice}) {
-    INFO("child stderr: ", err);
-    REQUIRE(WIFSIGNALED(status));
-    CHECK(WTERMSIG(status) == SIGABRT);
-    CHECK(err.find("weft::mutex::unlock: the mutex is not locked") != std::string::npos);
+  auto never_locked = weft_test::run_in_child(
+      [] {
+        weft::mutex m;
+        m.unlock();
+        return 0;
+      },
+      30s);
+  auto twice = weft_test::run_in_child(
+      [] {
+        weft::mutex m;
+        auto g = m.try_lock();
+        m.unlock();  // by hand, and the guard unlocks again
+        return 0;
+      },
+      30s);
+  for (auto& child : {never_locked, twice}) {
+    INFO("child stderr: ", child.err);
+    REQUIRE(child.finished);
+    CHECK(child.killed_by(SIGABRT));
+    CHECK(child.err.find("weft::mutex::unlock: the mutex is not locked") != std::string::npos);
   }
 }
 
