@@ -15,8 +15,11 @@
 // the call is not seen; create a signal_set early where that matters.
 // (The signals are separate arguments: g++ 12 rejects a braced list such as
 // {SIGINT, SIGTERM} anywhere inside a co_await expression.)
-// Thread safety: one waiting task per set. Cancellation: aborting the
-// waiting task (or weft::timeout) ends the wait with weft::cancelled.
+// Thread safety: one waiting task per set (a second concurrent wait throws
+// weft::runtime_misuse). Cancellation: aborting the waiting task (or
+// weft::timeout) ends the wait with weft::cancelled; destroying the set ends
+// it with a net_error (operation_canceled). Errors: a signal that cannot be
+// caught (SIGKILL, SIGSTOP) or is no signal throws net_error naming it.
 #pragma once
 
 #include <csignal>  // SIGINT, SIGTERM, ... for the callers
@@ -43,7 +46,7 @@ class signal_set {
   struct impl;
 
  private:
-  std::unique_ptr<impl> impl_;
+  std::shared_ptr<impl> impl_;  // shared with a waiting task
 };
 
 [[nodiscard]] task<int> wait_for_signal(std::vector<int> signals);

@@ -35,4 +35,50 @@ TEST_SUITE("net/signal") {
       CHECK_THROWS_AS(co_await h, weft::cancelled);
     }());
   }
+
+  TEST_CASE("a signal that cannot be caught is refused by name") {
+    weft::runtime rt{workers(1)};
+    rt.block_on([]() -> weft::task<void> {
+      try {
+        weft::net::signal_set sigs{SIGUSR1, SIGKILL};
+        FAIL("SIGKILL was accepted");
+      } catch (const weft::net::net_error& e) {
+        CHECK(std::string(e.what()).find("signal 9 (SIGKILL)") != std::string::npos);
+      }
+      CHECK_THROWS_AS(weft::net::signal_set({0}), weft::net::net_error);
+      co_return;
+    }());
+  }
+
+  TEST_CASE("a second waiter is refused, and the first one still gets its signal") {
+    weft::runtime rt{workers(2)};
+    rt.block_on([]() -> weft::task<void> {
+      weft::net::signal_set sigs{SIGUSR1};
+      auto first = weft::spawn([](weft::net::signal_set* s) -> weft::task<int> { co_return co_await s->wait(); }(&sigs));
+      co_await weft::sleep_for(5ms);
+      CHECK_THROWS_AS(co_await sigs.wait(), weft::runtime_misuse);
+      ::kill(::getpid(), SIGUSR1);
+      CHECK(co_await weft::timeout(5s, std::move(first)) == SIGUSR1);
+      // The first wait is over: waiting again is fine, also after a timed-out wait.
+      CHECK_THROWS_AS(co_await weft::timeout(5ms, sigs.wait()), weft::timed_out);
+      ::kill(::getpid(), SIGUSR1);
+      CHECK(co_await weft::timeout(5s, sigs.wait()) == SIGUSR1);
+    }());
+  }
+
+  TEST_CASE("destroying a set ends its wait with an error") {
+    weft::runtime rt{workers(2)};
+    rt.block_on([]() -> weft::task<void> {
+      auto sigs = std::make_unique<weft::net::signal_set>(std::initializer_list<int>{SIGUSR2});
+      auto h = weft::spawn([](weft::net::signal_set* s) -> weft::task<int> { co_return co_await s->wait(); }(sigs.get()));
+      co_await weft::sleep_for(5ms);
+      sigs.reset();
+      try {
+        (void)co_await weft::timeout(5s, std::move(h));
+        FAIL("the wait outlived its set");
+      } catch (const weft::net::net_error& e) {
+        CHECK(std::string(e.what()).find("destroyed while waiting") != std::string::npos);
+      }
+    }());
+  }
 }
