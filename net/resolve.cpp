@@ -37,6 +37,7 @@ lookup_result lookup(const std::string& host, const std::string& service, bool n
   hints.ai_flags = AI_ADDRCONFIG | (numeric_only ? AI_NUMERICHOST : 0);
   addrinfo* res = nullptr;
   lookup_result out;
+  errno = 0;
   int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), service.empty() ? nullptr : service.c_str(),
                          &hints, &res);
   if (rc != 0) {
@@ -57,7 +58,10 @@ lookup_result lookup(const std::string& host, const std::string& service, bool n
 // Names what was looked up: resolve("example.com", "http").
 std::vector<endpoint> checked(lookup_result r, const std::string& host, const std::string& service) {
   auto what = [&] { return fmt::format("weft::net::resolve(\"{}\", \"{}\")", host, service); };
-  if (r.error == EAI_SYSTEM) throw net_error(std::error_code(r.sys_errno, std::system_category()), what());
+  // glibc reports a lookup that could not open /etc/hosts or a DNS socket
+  // for want of descriptors as "Name or service not known": say what it was.
+  bool out_of_fds = r.sys_errno == EMFILE || r.sys_errno == ENFILE;
+  if (r.error == EAI_SYSTEM || (r.error != 0 && out_of_fds)) throw net_error(std::error_code(r.sys_errno, std::system_category()), what());
   if (r.error != 0) throw net_error(std::error_code(r.error, resolve_category()), what());
   if (r.endpoints.empty())
     throw net_error(std::error_code(EAI_NONAME, resolve_category()), what() + ": no IPv4 or IPv6 address");

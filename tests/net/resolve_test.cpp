@@ -1,5 +1,10 @@
 #include <doctest/doctest.h>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <vector>
+
 #include <net/net.hpp>
 #include <runtime/runtime.hpp>
 #include <tests/support/test_runtime.hpp>
@@ -26,6 +31,33 @@ TEST_SUITE("net/resolve") {
         // The message names what was looked up.
         CHECK(std::string(e.what()).starts_with("weft::net::resolve(\"no-such-host.invalid\", \"80\")"));
       }
+    }());
+  }
+
+  TEST_CASE("a lookup out of file descriptors says so") {
+    weft::runtime rt{workers(1)};
+    rt.block_on([]() -> weft::task<void> {
+      (void)co_await weft::net::resolve("localhost", "80");  // the blocking pool's thread is up
+      rlimit old{};
+      REQUIRE(::getrlimit(RLIMIT_NOFILE, &old) == 0);
+      rlimit low = old;
+      low.rlim_cur = 256;
+      REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+      std::vector<int> held;
+      for (int fd; (fd = ::dup(0)) >= 0;) held.push_back(fd);
+      std::error_code code;
+      std::string what;
+      try {
+        (void)co_await weft::net::resolve("localhost", "80");
+      } catch (const weft::net::net_error& e) {
+        code = e.code();
+        what = e.what();
+      }
+      for (int fd : held) ::close(fd);
+      ::setrlimit(RLIMIT_NOFILE, &old);
+      CHECK(code == std::errc::too_many_files_open);
+      MESSAGE(what);
+      CHECK_FALSE((co_await weft::net::resolve("localhost", "80")).empty());
     }());
   }
 }
