@@ -447,14 +447,26 @@ void worker::park() noexcept {
   const auto rescue_after = sched_.config().reactor_rescue_after;
   const bool has_peers = sched_.worker_count() > 1;
   worker* stuck = nullptr;  // a peer found inside one poll for a whole interval
+  bool watching = false;    // we hold the scheduler's watch over stuck peers
+  bool held_watch = false;
   for (;;) {
     if (sched_.shutting_down()) break;
     if (consume_wake()) {
       why = trace::unpark_reason::notified;
       break;
     }
-    if (!has_peers || sched_.idle().unparked() == 0) {
-      // Nobody awake to get stuck: sleep until our reactor or a notifier wakes us.
+    bool peers_awake = has_peers && sched_.idle().unparked() > 0;
+    if (!peers_awake && watching) {
+      sched_.release_watch();
+      watching = false;
+    } else if (peers_awake && !watching && sched_.try_take_watch()) {
+      watching = held_watch = true;
+      find_stuck_peer();  // a fresh look: what we saw last time we watched is old
+      stuck = nullptr;
+    }
+    if (!watching) {
+      // Nobody awake to get stuck, or another parked worker watches: sleep
+      // until our reactor, a notifier or an armed watch wakes us.
       if (io_.run_one()) {
         if (only_bookkeeping_ran()) {
           stuck = find_stuck_peer();
@@ -487,6 +499,7 @@ void worker::park() noexcept {
     }
     stuck = find_stuck_peer();
   }
+  if (watching) sched_.release_watch();
   parked.store(false, std::memory_order_release);
   counters_.awake_since_ns.store(steady_now_ns(), std::memory_order_relaxed);
   int before = sched_.idle().unpark_self(index_);
@@ -505,12 +518,14 @@ void worker::park() noexcept {
 #endif
   if (before < 0) {
     searching_ = true;  // unparked by a notifier, which counted us as searching
-  } else if (before == 0 && has_peers && !sched_.shutting_down()) {
-    // We are the first awake: someone must watch our reactor should the
-    // task we are about to run never yield. Not by waking a peer now (under
-    // a network load that was a wake-up, a context switch and a park on the
-    // peer for every one of ours): a timer goes off in a parked peer's
-    // reactor one rescue interval from now, and from then on it watches.
+  }
+  if ((before == 0 || held_watch) && has_peers && !sched_.shutting_down()) {
+    // We are the first awake, or we were the watcher: someone must watch
+    // our reactor should the task we are about to run never yield. Not by
+    // waking a peer now (under a network load that was a wake-up, a context
+    // switch and a park on the peer for every one of ours): a timer goes off
+    // in a parked peer's reactor one rescue interval from now, and from then
+    // on it watches.
     arm_peer_watch();
   }
 }

@@ -275,15 +275,18 @@ TEST_SUITE("runtime/time") {
     // ms late at most; without a rescue it would be ~490 ms late. The machine
     // is shared (other builds run on its 2 cores): an attempt whose rescuer
     // thread was kept off the CPU is retried, a few times at most.
-    // Twice: with the peer awake, and with every worker parked before the
-    // stuck one is woken by its own timer.
+    // With the peer awake, and with every worker parked before the stuck one
+    // is woken by its own timer; with two workers, and with eight, where one
+    // parked worker watches and the others sleep.
     const auto limit = weft_test::sanitized ? 50ms : 10ms;
+    for (std::size_t threads : {2, 8})
     for (bool quiet_first : {false, true}) {
+    CAPTURE(threads);
     CAPTURE(quiet_first);
     clock_type::duration best = clock_type::duration::max();
     for (int attempt = 0; attempt < 5 && best >= limit; ++attempt) {
       CAPTURE(attempt);
-      weft::runtime rt{workers(2)};
+      weft::runtime rt{workers(threads)};
       rescue_probe p;
       auto t0 = clock_type::now();
       rt.block_on(rescue_root(p, quiet_first));
