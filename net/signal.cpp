@@ -2,6 +2,8 @@
 
 #include <string.h>  // sigabbrev_np
 
+#include <atomic>
+
 #include <boost/asio/signal_set.hpp>
 #include <fmt/format.h>
 
@@ -15,8 +17,9 @@ namespace weft::net {
 struct signal_set::impl {
   explicit impl(boost::asio::io_context& io) : set(io.get_executor()) {}
   boost::asio::basic_signal_set<detail::io_executor> set;
-  bool waiting = false;    // one waiting task per set; a second is a bug in the caller
-  bool destroyed = false;  // the signal_set went while a task waited
+  // Atomic: a second waiter or the destroyer may be another task on another thread.
+  std::atomic<bool> waiting{false};    // one waiting task per set; a second is a bug in the caller
+  std::atomic<bool> destroyed{false};  // the signal_set went while a task waited
 };
 
 namespace {
@@ -55,23 +58,22 @@ signal_set& signal_set::operator=(signal_set&& other) noexcept {
 signal_set::~signal_set() {
   // A waiting task holds the impl too: end its wait (it sees the set gone).
   if (!impl_) return;
-  impl_->destroyed = true;
+  impl_->destroyed.store(true, std::memory_order_release);
   boost::system::error_code ec;
   impl_->set.cancel(ec);
 }
 
 task<int> signal_set::wait() {
   if (!impl_) throw runtime_misuse("weft::net::signal_set::wait: this set was moved from");
-  if (impl_->waiting)
+  if (impl_->waiting.exchange(true, std::memory_order_acquire))
     throw runtime_misuse("weft::net::signal_set::wait: another task is already waiting on this set (one waiter per set)");
   std::shared_ptr<impl> self = impl_;  // the set may be destroyed while we wait
   struct waiting_scope {
     impl& i;
-    explicit waiting_scope(impl& i) : i(i) { i.waiting = true; }
-    ~waiting_scope() { i.waiting = false; }
+    ~waiting_scope() { i.waiting.store(false, std::memory_order_release); }
   } scope{*self};
   auto [ec, sig] = co_await self->set.async_wait(weft::use_task_nothrow);
-  if (self->destroyed)
+  if (self->destroyed.load(std::memory_order_acquire))
     throw net_error(detail::to_std(ec ? ec : boost::asio::error::operation_aborted),
                     "weft::net::signal_set::wait: the set was destroyed while waiting");
   if (ec) detail::throw_net_error(detail::to_std(ec), "signal_set::wait");
