@@ -176,8 +176,8 @@ TEST_SUITE("net/resp") {
       const std::string port = std::to_string(l.local_endpoint().port());
       auto server = weft::spawn(serve(std::move(l), &db));
 
-      std::string bench = "redis-benchmark -h 127.0.0.1 -p " + port + " -c 20 -P " + std::to_string(pipeline) + " -n " + std::to_string(n) +
-                          " -t ping,set,get,incr --csv";
+      std::string bench = "redis-benchmark -h 127.0.0.1 -p " + port + " -c 20 -P " + std::to_string(pipeline) +
+                          " -n " + std::to_string(n) + " -t ping,set,get,incr --csv";
       auto bench_job = [bench] { return run(bench); };
       auto out = co_await weft::spawn_blocking(std::move(bench_job));
       CHECK(out.status == 0);
