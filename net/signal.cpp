@@ -66,7 +66,8 @@ signal_set::~signal_set() {
 task<int> signal_set::wait() {
   if (!impl_) throw runtime_misuse("weft::net::signal_set::wait: this set was moved from");
   if (impl_->waiting.exchange(true, std::memory_order_acquire))
-    throw runtime_misuse("weft::net::signal_set::wait: another task is already waiting on this set (one waiter per set)");
+    throw runtime_misuse(
+        "weft::net::signal_set::wait: another task is already waiting on this set (one waiter per set)");
   std::shared_ptr<impl> self = impl_;  // the set may be destroyed while we wait
   struct waiting_scope {
     impl& i;

@@ -193,7 +193,8 @@ TEST_SUITE("net/resp") {
       auto counter = co_await weft::spawn_blocking(std::move(counter_job));
       CHECK(counter.status == 0);
       CHECK(counter.output == std::to_string(n) + "\n");
-      std::string cmds = "printf 'SET greeting \"hello weft\"\\nGET greeting\\nINCR greeting\\nDEL greeting nope\\nFLY\\n' | " + cli;
+      std::string cmds =
+          "printf 'SET greeting \"hello weft\"\\nGET greeting\\nINCR greeting\\nDEL greeting nope\\nFLY\\n' | " + cli;
       auto cli_job = [cmds] { return run(cmds); };
       auto session_out = co_await weft::spawn_blocking(std::move(cli_job));
       CHECK(session_out.status == 0);

@@ -10,6 +10,10 @@
 using namespace std::chrono_literals;
 using weft_test::workers;
 
+namespace {
+weft::task<int> wait_on(weft::net::signal_set* s) { co_return co_await s->wait(); }
+}  // namespace
+
 TEST_SUITE("net/signal") {
   TEST_CASE("a signal set receives signals raised before and during the wait") {
     weft::runtime rt{workers(2)};
@@ -54,7 +58,7 @@ TEST_SUITE("net/signal") {
     weft::runtime rt{workers(2)};
     rt.block_on([]() -> weft::task<void> {
       weft::net::signal_set sigs{SIGUSR1};
-      auto first = weft::spawn([](weft::net::signal_set* s) -> weft::task<int> { co_return co_await s->wait(); }(&sigs));
+      auto first = weft::spawn(wait_on(&sigs));
       co_await weft::sleep_for(5ms);
       CHECK_THROWS_AS(co_await sigs.wait(), weft::runtime_misuse);
       ::kill(::getpid(), SIGUSR1);
@@ -70,7 +74,7 @@ TEST_SUITE("net/signal") {
     weft::runtime rt{workers(2)};
     rt.block_on([]() -> weft::task<void> {
       auto sigs = std::make_unique<weft::net::signal_set>(std::initializer_list<int>{SIGUSR2});
-      auto h = weft::spawn([](weft::net::signal_set* s) -> weft::task<int> { co_return co_await s->wait(); }(sigs.get()));
+      auto h = weft::spawn(wait_on(sigs.get()));
       co_await weft::sleep_for(5ms);
       sigs.reset();
       try {
