@@ -20,15 +20,17 @@ using steady = std::chrono::steady_clock;
 // The runtime names its threads `<thread_name>-<index>`.
 inline constexpr std::string_view worker_name_prefix = "weft-demo";
 
-enum class load_kind { automatic, wrk, tasks };
+// What loads the server scenes: real clients (wrk, redis-benchmark), or
+// client tasks on the demo's own runtime.
+enum class load_kind { automatic, clients, tasks };
 
 struct demo_options {
   std::size_t threads = 0;        // 0: WEFT_WORKER_THREADS, else one per core
   std::size_t tasks = 100'000;    // spawn scene: tasks spawned from one task
   std::uint32_t work = 200;       // spawn scene: mixing rounds each task computes
-  std::uint32_t duration_s = 3;   // http scene: seconds of load
-  std::uint32_t connections = 64; // http scene: concurrent client connections
-  load_kind load = load_kind::automatic;  // http scene: wrk if on PATH, else tasks
+  std::uint32_t duration_s = 3;   // server scenes: seconds of load
+  std::uint32_t connections = 64; // server scenes: concurrent client connections
+  load_kind load = load_kind::automatic;  // server scenes: the real client if on PATH, else tasks
   std::optional<std::string> trace;  // --trace PATH; nullopt: the default path
   bool no_trace = false;             // --no-trace
   std::vector<std::string> scenes;
@@ -38,6 +40,7 @@ struct demo_options {
 // checked came out wrong.
 bool spawn_scene(weft::runtime& rt, const demo_options& opt);
 bool http_scene(weft::runtime& rt, const demo_options& opt);
+bool redis_scene(weft::runtime& rt, const demo_options& opt);
 
 // ---- which worker is this? ----------------------------------------------------
 
@@ -61,6 +64,7 @@ void tally_here(std::vector<worker_tally>& tally, std::uint64_t n = 1) noexcept;
 // ---- printing -------------------------------------------------------------------
 
 std::string bar(double share, int width);
+std::string with_commas(std::uint64_t n);  // 1234567 -> "1,234,567"
 double ms(steady::duration d);
 // The counters of `after` minus those of `before`, per worker.
 std::vector<weft::worker_metrics> delta(const weft::runtime_metrics& before,

@@ -285,15 +285,6 @@ weft::task<load_report> task_load(std::uint16_t port, const demo_options& opt) {
   co_return r;
 }
 
-std::string with_commas(std::uint64_t n) {
-  std::string digits = std::to_string(n), out;
-  for (std::size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
-
 }  // namespace
 
 bool http_scene(weft::runtime& rt, const demo_options& opt) {
@@ -303,8 +294,8 @@ bool http_scene(weft::runtime& rt, const demo_options& opt) {
   fmt::print("\n== http: an HTTP/1.1 keep-alive server, one task per connection, {} connections "
              "for {} s ==\n",
              opt.connections, opt.duration_s);
-  if (opt.load == load_kind::wrk && !wrk) {
-    fmt::print("  FAILED: --load wrk, but wrk is not on PATH (tools/check --deps-only installs "
+  if (opt.load == load_kind::clients && !wrk) {
+    fmt::print("  FAILED: --load clients, but wrk is not on PATH (tools/check --deps-only installs "
                "it)\n");
     return false;
   }

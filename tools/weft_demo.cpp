@@ -5,8 +5,9 @@
 //
 // One runtime is built from the options and every selected scene runs on it
 // in turn (all scenes when none is named): `spawn` (many small tasks, stolen
-// across the workers) and `http` (demo_http.cpp: a keep-alive HTTP server
-// under wrk's load). A scene is a function that gets the runtime and the
+// across the workers), `http` (demo_http.cpp: a keep-alive HTTP server
+// under wrk's load) and `redis` (demo_resp.cpp: a Redis-protocol server
+// under redis-benchmark's pipelines). A scene is a function that gets the runtime and the
 // options, prints what it saw for a human, and returns false when something
 // it checked came out wrong (the demo then exits non-zero). To add one, write
 // its function, declare it in demo_common.hpp and append it to `scenes`
@@ -62,6 +63,15 @@ void tally_here(std::vector<worker_tally>& tally, std::uint64_t n) noexcept {
 }
 
 // ---- printing ------------------------------------------------------------------
+
+std::string with_commas(std::uint64_t n) {
+  std::string digits = std::to_string(n), out;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
 
 std::string bar(double share, int width) {
   int n = int(share * width + 0.5);
@@ -199,6 +209,7 @@ constexpr scene scenes[] = {
     {"spawn", "tasks spawned from one task, run and stolen across all workers", spawn_scene},
     {"http", "an HTTP/1.1 keep-alive server, one task per connection, under wrk's load",
      http_scene},
+    {"redis", "a Redis-protocol key-value server under redis-benchmark's pipelined load", redis_scene},
 };
 
 void usage(std::FILE* to) {
@@ -207,10 +218,12 @@ void usage(std::FILE* to) {
              "  --threads N      worker threads (default: WEFT_WORKER_THREADS, else one per core)\n"
              "  --tasks N        tasks the spawn scene spawns (default 100000)\n"
              "  --work N         mixing rounds each of those tasks computes (default 200)\n"
-             "  --duration S     seconds the http scene's load runs (default 3)\n"
-             "  --connections N  the http scene's client connections (default 64)\n"
-             "  --load wrk|tasks what loads the http scene: wrk, or client tasks on the\n"
-             "                   same runtime (default: wrk when it is on PATH)\n"
+             "  --duration S     seconds the http scene's load runs (default 3; the redis\n"
+             "                   scene sends 100,000 requests a second of it per test)\n"
+             "  --connections N  the server scenes' client connections (default 64)\n"
+             "  --load clients|tasks  what loads the server scenes: the real clients (wrk,\n"
+             "                   redis-benchmark), or client tasks on the same runtime\n"
+             "                   (default: the real client when it is on PATH)\n"
              "  --trace PATH     record a trace there (default: demo.wtrace in the build\n"
              "                   directory, or WEFT_TRACE when set) and render it with\n"
              "                   weft-trace into PATH's .html report and .json for Perfetto\n"
@@ -276,12 +289,12 @@ std::optional<demo_options> parse_options(int argc, char** argv) {
     } else if (arg == "--load") {
       auto v = take_value();
       if (!v) return std::nullopt;
-      if (*v == "wrk") {
-        opt.load = load_kind::wrk;
+      if (*v == "clients" || *v == "wrk") {
+        opt.load = load_kind::clients;
       } else if (*v == "tasks") {
         opt.load = load_kind::tasks;
       } else {
-        fmt::print(stderr, "weft-demo: --load takes wrk or tasks, not \"{}\"\n", *v);
+        fmt::print(stderr, "weft-demo: --load takes clients or tasks, not \"{}\"\n", *v);
         return std::nullopt;
       }
     } else if (arg == "--trace") {
