@@ -164,7 +164,7 @@ inline weft::task<void> session(weft::net::tcp_stream s, store* db) {
 
 // Accepts until aborted; a connection's task ends when its client leaves.
 inline weft::task<void> serve(weft::net::tcp_listener l, store* db) {
-  for (;;) weft::spawn(session(co_await l.accept(), db)).detach();
+  for (;;) weft::spawn(session(co_await l.accept(), db), {.name = "resp-conn"}).detach();
 }
 
 }  // namespace weft_resp
