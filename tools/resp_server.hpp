@@ -164,7 +164,10 @@ inline weft::task<void> session(weft::net::tcp_stream s, store* db) {
 
 // Accepts until aborted; a connection's task ends when its client leaves.
 inline weft::task<void> serve(weft::net::tcp_listener l, store* db) {
-  for (;;) weft::spawn(session(co_await l.accept(), db), {.name = "resp-conn"}).detach();
+  for (;;) {
+    weft::net::tcp_stream s = co_await l.accept();  // not inside the spawn call: see the README on g++ 12
+    weft::spawn(session(std::move(s), db), {.name = "resp-conn"}).detach();
+  }
 }
 
 }  // namespace weft_resp
