@@ -53,9 +53,17 @@ void condition_variable::on_cancel(detail::cancel_hook* hook) noexcept {
   // Notified already: it waits for the mutex, or owns it (then it resumes
   // normally, the guard owning the mutex). The transfer was complete when we
   // held cv.lock_, so the mutex's queue tells which.
-  if (!was_in_cv && !w.mtx->remove_waiter(w)) return;
+  bool notified = false;
+  if (!was_in_cv) {
+    if (!w.mtx->remove_waiter(w)) return;
+    notified = true;
+  }
   w.status = detail::wait_status::cancelled;
   detail::wake(w.task);
+  // A notification must not die with a waiter cancelled on its way back to
+  // the mutex: a producer's one notify_one for one item would leave the
+  // other waiters asleep beside the item. Pass it on to the next waiter.
+  if (notified) cv.notify_one();
 }
 
 void condition_variable::abandon(wait_awaiter& w) noexcept {

@@ -20,7 +20,9 @@
 // (owns_lock() is false; unwinding it is harmless). If the task was already
 // aborted when wait starts, wait throws at once and the guard still owns the
 // mutex. If the mutex was handed back before the abort took effect, wait
-// returns normally, owning it.
+// returns normally, owning it. A waiter that was notified and is aborted
+// before it owns the mutex again passes the notification on to the next
+// waiter (as notify_one would), so no notification is lost to a cancellation.
 #pragma once
 
 #include <coroutine>

@@ -171,6 +171,41 @@ TEST_CASE("aborted while waiting to get the mutex back after a notify") {
   }());
 }
 
+// asyncio.Condition (3.13) and Tokio's Notify pass such a notification on;
+// it used to die with the cancelled waiter while an item sat ready.
+weft::task<int> take_token(weft::mutex& m, weft::condition_variable& cv, int& tokens) {
+  auto g = co_await m.lock();
+  while (tokens == 0) co_await cv.wait(g);
+  --tokens;
+  co_return 1;
+}
+
+TEST_CASE("a notified waiter aborted before it gets the mutex back passes the notification on") {
+  for (std::size_t threads : {1, 2}) {
+    CAPTURE(threads);
+    run(threads, []() -> weft::task<void> {
+      weft::mutex m;
+      weft::condition_variable cv;
+      int tokens = 0;
+      auto first = weft::spawn(take_token(m, cv, tokens));
+      bool one = co_await until_waiters(cv, 1);
+      REQUIRE(one);
+      auto second = weft::spawn(take_token(m, cv, tokens));
+      bool two = co_await until_waiters(cv, 2);
+      REQUIRE(two);
+      {
+        auto g = co_await m.lock();
+        tokens = 1;
+        cv.notify_one();  // the first waiter moves to m's queue...
+        first.abort();    // ...and is aborted there
+      }
+      CHECK(co_await joined_cancelled(first));
+      CHECK(co_await weft::timeout(10s, std::move(second)) == 1);
+      CHECK(tokens == 0);
+    }());
+  }
+}
+
 TEST_CASE("100,000 waiters are released by notify_all without stack growth") {
   run(2, []() -> weft::task<void> {
     const std::size_t n = 100'000;
