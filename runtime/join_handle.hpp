@@ -39,7 +39,8 @@ class join_handle {
   ~join_handle() { detach(); }
 
   // Cancels the task: its next suspension throws weft::cancelled, a pending
-  // weft operation is cancelled. No effect on a finished task.
+  // weft operation is cancelled, and so does every later await in it (the
+  // cancellation sticks; see the README). No effect on a finished task.
   void abort() const noexcept {
     if (h_) detail::abort_task(h_);
   }
