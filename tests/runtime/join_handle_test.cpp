@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <runtime/runtime.hpp>
+#include <sync/oneshot.hpp>
 #include <tests/support/test_runtime.hpp>
 
 using namespace std::chrono_literals;
@@ -534,6 +535,37 @@ TEST_SUITE("runtime/join_handle") {
     CHECK(rt.block_on(abort_survivor(f)) == 42);
     CHECK(f.caught.load());
     CHECK(f.later_await_threw.load());
+  }
+
+  // The README's advice for asynchronous cleanup in an aborted task.
+  TEST_CASE("an aborted task's cleanup task, spawned after the abort, is not cancelled") {
+    weft::runtime rt{workers(2)};
+    auto goodbye_sent = rt.block_on([]() -> weft::task<bool> {
+      auto [tx, rx] = weft::oneshot<int>();
+      auto victim = weft::spawn([](weft::oneshot_sender<int> tx) -> weft::task<void> {
+        try {
+          co_await weft::sleep_for(10s);
+        } catch (const weft::cancelled&) {
+          // An await here would throw again; a task spawned for it does not.
+          weft::spawn([](weft::oneshot_sender<int> tx) -> weft::task<void> {
+            co_await weft::sleep_for(1ms);
+            tx.send(7);
+          }(std::move(tx))).detach();
+          throw;
+        }
+      }(std::move(tx)));
+      co_await weft::sleep_for(5ms);
+      victim.abort();
+      bool cancelled = false;
+      try {
+        co_await victim;
+      } catch (const weft::cancelled&) {
+        cancelled = true;
+      }
+      std::optional<int> got = co_await weft::timeout(5s, std::move(rx));
+      co_return cancelled && got == 7;
+    }());
+    CHECK(goodbye_sent);
   }
 
   TEST_CASE("a task joins a task of another runtime") {
