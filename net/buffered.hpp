@@ -23,7 +23,8 @@
 // flush(), or as soon as the buffer would exceed write_buffer bytes.
 // Thread safety: one reading and one writing task at a time (if the stream
 // allows that). Cancellation: as the stream's operations; after a cancelled
-// read the buffered input is intact, after a cancelled write or flush it is
+// read the buffered input is intact (what a cancelled read_exact of up to
+// max_frame bytes had read stays buffered), after a cancelled write or flush it is
 // unknown what was sent.
 #pragma once
 
@@ -79,7 +80,23 @@ class buffered {
     co_return n;
   }
 
+  // Exactly out.size() bytes. Up to max_frame of them gather in the read
+  // buffer first and are copied out once all are there, so a read_exact
+  // cancelled midway (a timeout) leaves what it read buffered for the next
+  // read; a longer one reads into `out` directly, and after its cancellation
+  // the amount read is unknown.
   task<void> read_exact(std::span<char> out) {
+    if (out.size() <= opts_.max_frame) {
+      release_view();
+      while (end_ - begin_ < out.size()) {
+        if (co_await fill(out.size()) == 0)
+          throw unexpected_eof("weft::net::buffered::read_exact: the peer closed mid-read");
+      }
+      if (!out.empty()) std::memcpy(out.data(), in_.data() + begin_, out.size());
+      begin_ += out.size();
+      if (begin_ == end_) begin_ = end_ = 0;
+      co_return;
+    }
     std::size_t got = 0;
     while (got < out.size()) {
       std::size_t n = co_await read_some(out.subspan(got));

@@ -61,8 +61,11 @@
 // weft::timeout make a pending read, write, accept or connect end with
 // weft::cancelled (weft::timed_out from timeout). Data that arrived before the
 // cancellation is never lost: an operation that completed returns normally
-// and the next one throws. After a cancelled write_all the amount written is
-// unknown: close the connection.
+// and the next one throws. read_exact and write_all are loops of those: after
+// a cancelled read_exact the bytes it had read are gone with its buffer, and
+// after a cancelled write_all the amount written is unknown: close the
+// connection, or read through weft::net::buffered, whose read_exact keeps
+// what it read.
 //
 // accept() and descriptor exhaustion. When accept(2) fails with EMFILE,
 // ENFILE, ENOBUFS or ENOMEM, accept() does not throw: it counts the event

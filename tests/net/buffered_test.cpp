@@ -49,6 +49,30 @@ TEST_SUITE("net/buffered") {
     }());
   }
 
+  // A length-prefixed protocol read under a deadline: a retry after the
+  // timeout must see the whole record, not its tail.
+  TEST_CASE("a read_exact cut by a timeout keeps what it read; the retry gets the whole record") {
+    weft::runtime rt{workers(2)};
+    rt.block_on([]() -> weft::task<void> {
+      auto [a, b] = unix_stream::pair();
+      buffered<unix_stream> io(b);
+      co_await a.write_all(std::span<const char>("01234", 5));
+      char record[10] = {};
+      CHECK_THROWS_AS(co_await weft::timeout(20ms, io.read_exact(std::span<char>(record, 10))), weft::timed_out);
+      co_await a.write_all(std::span<const char>("56789", 5));
+      co_await weft::timeout(5s, io.read_exact(std::span<char>(record, 10)));
+      CHECK(std::string_view(record, 10) == "0123456789");
+      // Mixed with the other reads, and an empty read_exact.
+      co_await a.write_all(std::span<const char>("ab\ncd", 5));
+      co_await io.read_exact(std::span<char>(record, 0));
+      CHECK(co_await io.read_line() == std::optional<std::string_view>("ab"));
+      co_await io.read_exact(std::span<char>(record, 2));
+      CHECK(std::string_view(record, 2) == "cd");
+      a.close();
+      CHECK_THROWS_AS(co_await io.read_exact(std::span<char>(record, 1)), weft::net::unexpected_eof);
+    }());
+  }
+
   TEST_CASE("limits: an endless line or a huge frame is refused, not buffered") {
     weft::runtime rt{workers(2)};
     rt.block_on([]() -> weft::task<void> {
