@@ -185,6 +185,56 @@ TEST_SUITE("runtime/task_group") {
     CHECK(out.find("cancelled") == std::string::npos);
   }
 
+  // The README's pattern for children that borrow from the enclosing frame.
+  TEST_CASE("catch then cancel and join then rethrow: borrowing children end before the frame, also in an aborted task") {
+    struct connection {
+      std::string name = "a connection with a heap-allocated name";
+      int cleanups = 0;
+    };
+    static constexpr auto borrower = [](connection& c) -> weft::task<void> {
+      struct touch {
+        connection& c;
+        ~touch() { c.cleanups += c.name.size() > 10; }  // reads the borrowed frame while unwinding
+      } t{c};
+      co_await weft::sleep_for(10s);
+    };
+    static constexpr auto handler = [](bool abort_self, int& cleanups_seen) -> weft::task<void> {
+      connection conn;
+      weft::task_group g;
+      std::exception_ptr failure;
+      try {
+        g.spawn(borrower(conn));
+        g.spawn(borrower(conn));
+        co_await weft::sleep_for(5ms);
+        if (!abort_self) throw std::runtime_error("the request failed");
+        co_await weft::sleep_for(10s);  // aborted here
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      if (failure) {
+        g.cancel();
+        try {
+          co_await g.join();
+        } catch (...) {
+        }
+        cleanups_seen = conn.cleanups;  // both children are gone, conn is intact
+        std::rethrow_exception(failure);
+      }
+    };
+    weft::runtime rt{workers(2)};
+    int seen = -1;
+    CHECK_THROWS_AS(rt.block_on(handler(false, seen)), std::runtime_error);
+    CHECK(seen == 2);
+    seen = -1;
+    rt.block_on([](int& seen) -> weft::task<void> {
+      auto h = weft::spawn(handler(true, seen));
+      co_await weft::sleep_for(20ms);
+      h.abort();
+      CHECK_THROWS_AS(co_await h, weft::cancelled);
+    }(seen));
+    CHECK(seen == 2);
+  }
+
   TEST_CASE("a runtime destroyed while a group runs leaks nothing") {
     std::atomic<int> alive{0};
     {
