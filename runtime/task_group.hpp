@@ -21,7 +21,8 @@
 // unwound past it, or join() was never awaited) aborts them, and the task
 // that owned the group does not complete until they have ended: no child
 // outlives its parent's completion, and nobody joining the parent sees it
-// finish early. The destructor cannot wait, though: the frame it unwinds
+// finish early (nor does a timeout, when_all, when_any or outer group whose
+// work it was: they wait for those children too). The destructor cannot wait, though: the frame it unwinds
 // (locals declared before the group; all of a coroutine awaited inline) is
 // gone while aborted children still run, so children that borrow from it
 // need join() on every path: catch, cancel(), co_await join(), rethrow (the
@@ -40,6 +41,7 @@
 #include <source_location>
 #include <vector>
 
+#include <runtime/detail/orphans.hpp>
 #include <runtime/detail/promise_base.hpp>
 #include <runtime/detail/spinlock.hpp>
 #include <runtime/errors.hpp>
@@ -84,8 +86,6 @@ class group_ref {
   group_state* s_;
 };
 
-task_header* current_task() noexcept;
-
 template <class T>
 task<void> group_child_body(task<T> work, group_ref state) {
   std::exception_ptr error;
@@ -94,6 +94,7 @@ task<void> group_child_body(task<T> work, group_ref state) {
   } catch (...) {
     error = std::current_exception();
   }
+  co_await orphans_ended{};
   state->child_done(current_task(), std::move(error));
 }
 

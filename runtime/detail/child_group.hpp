@@ -1,6 +1,6 @@
 // The children of a combinator (when_all, when_any, timeout): tasks spawned
 // to run the awaitables concurrently, each reporting its end here as its last
-// act. The parent waits for changes with wait_change(). That wait is
+// act (after any task_group children its work orphaned have ended). The parent waits for changes with wait_change(). That wait is
 // structured: if the parent is aborted meanwhile, the wait aborts every child
 // and keeps waiting until they have ended, so the parent never leaves while a
 // child still uses its buffers. The group lives in the parent's frame and
@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <runtime/detail/awaitable_traits.hpp>
+#include <runtime/detail/orphans.hpp>
 #include <runtime/detail/promise_base.hpp>
 #include <runtime/detail/spinlock.hpp>
 #include <runtime/spawn.hpp>
@@ -100,6 +101,7 @@ task<void> run_child_body(Aw aw, child_slot<await_result_t<Aw>>* slot, child_gro
   } catch (...) {
     slot->error = std::current_exception();
   }
+  co_await orphans_ended{};
   group->child_finished(slot->index, slot->error != nullptr);
 }
 

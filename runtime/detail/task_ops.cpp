@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <runtime/detail/orphans.hpp>
 #include <runtime/detail/promise_base.hpp>
 #include <runtime/detail/scheduler.hpp>
 #include <runtime/task.hpp>
@@ -66,7 +67,28 @@ void hold_completion(task_header* t, std::uint32_t n) noexcept {
 }
 
 void release_completion_hold(task_header* t) noexcept {
-  if (t->completion_holds.fetch_sub(1, std::memory_order_acq_rel) == 1) t->sched->finish_completion(t);
+  // The release that leaves only the body's hold while the body waits for its
+  // orphans (orphans_ended) clears the waiter bit and wakes it. acq_rel: the
+  // last one to leave sees what the others wrote, and publishes it.
+  std::uint32_t s = t->completion_holds.load(std::memory_order_relaxed);
+  std::uint32_t next;
+  do {
+    next = s == (orphan_waiter | 2) ? 1 : s - 1;
+  } while (!t->completion_holds.compare_exchange_weak(s, next, std::memory_order_acq_rel,
+                                                      std::memory_order_relaxed));
+  if (s == 1) t->sched->finish_completion(t);
+  else if (s == (orphan_waiter | 2)) wake(t);
+}
+
+bool orphans_ended::await_suspend(std::coroutine_handle<> h) noexcept {
+  task->resume_point = h;
+  task->wait_kind = wait_kind::join;
+  // Only this task (inside its poll) sets or clears the bit before it waits.
+  std::uint32_t before = task->completion_holds.fetch_or(orphan_waiter, std::memory_order_acq_rel);
+  if (before != 1) return true;  // the last orphan's release wakes us
+  // They ended meanwhile; nobody can be releasing now.
+  task->completion_holds.fetch_and(~orphan_waiter, std::memory_order_relaxed);
+  return false;
 }
 
 void drop_ref(task_header* t) noexcept {

@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include <runtime/runtime.hpp>
 #include <sync/event.hpp>
@@ -233,6 +234,53 @@ TEST_SUITE("runtime/task_group") {
       CHECK_THROWS_AS(co_await h, weft::cancelled);
     }(seen));
     CHECK(seen == 2);
+  }
+
+  // A group destroyed with children running holds its owner task's completion
+  // until they end. A combinator's child (or a group's) is such an owner: the
+  // combinator must not return, freeing what the work borrowed, before them.
+  TEST_CASE("timeout, when_all, when_any and an outer group wait for the children their work orphaned") {
+    static constexpr auto slow_to_die = [](std::atomic<int>& alive) -> weft::task<void> {
+      alive_counter guard(alive);
+      try {
+        co_await weft::sleep_for(1h);
+      } catch (const weft::cancelled&) {
+        std::this_thread::sleep_for(20ms);  // still ending well after the abort
+        throw;
+      }
+    };
+    // Aborted (by the deadline, a failed or a winning sibling) with its group's
+    // children running: the group dies, orphaning them.
+    static constexpr auto orphaning_work = [](std::atomic<int>& alive) -> weft::task<int> {
+      weft::task_group g;
+      for (int i = 0; i < 4; ++i) g.spawn(slow_to_die(alive));
+      co_await weft::sleep_for(1h);
+      co_return 1;
+    };
+    static constexpr auto value_after = [](std::chrono::milliseconds d) -> weft::task<int> {
+      co_await weft::sleep_for(d);
+      co_return 2;
+    };
+    weft::runtime rt{workers(2)};
+    std::atomic<int> alive{0};
+    rt.block_on([](std::atomic<int>& alive) -> weft::task<void> {
+      CHECK_THROWS_AS(co_await weft::timeout(20ms, orphaning_work(alive)), weft::timed_out);
+      CHECK(alive == 0);
+
+      CHECK_THROWS_AS(co_await weft::when_all(orphaning_work(alive), fail_with("sibling failed")),
+                      std::runtime_error);
+      CHECK(alive == 0);
+
+      auto winner = co_await weft::when_any(orphaning_work(alive), value_after(20ms));
+      CHECK(winner.index() == 1);
+      CHECK(alive == 0);
+
+      weft::task_group outer;
+      outer.spawn(orphaning_work(alive));
+      outer.spawn(fail_with("sibling failed"));
+      CHECK_THROWS_AS(co_await outer.join(), std::runtime_error);
+      CHECK(alive == 0);
+    }(alive));
   }
 
   TEST_CASE("a runtime destroyed while a group runs leaks nothing") {
