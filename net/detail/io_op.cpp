@@ -193,6 +193,8 @@ void io_op::on_cancel(wd::cancel_hook* hook) noexcept {
 
 void io_op::release_closed_watch(void* watch) noexcept { static_cast<read_watch*>(watch)->release(); }
 
+void io_op::forget_watch(io_op* op) noexcept { static_cast<read_watch*>(op->signal_)->forget_waiter(op); }
+
 void io_op::fail(const char* what) const {
   if (closed_) {
     // Woken by close_waiter; the watch it lent us goes back in ~io_op.
@@ -287,10 +289,20 @@ void read_watch::close_waiter() noexcept {
   auto* op = reinterpret_cast<io_op*>(v & ~flags);
   wd::task_header* t = op->task_;
   holders_.fetch_add(1, std::memory_order_relaxed);  // Asio's reference is held: see holders_
+  op->watch_registered_ = false;
   op->closed_ = true;
   op->cancelled_ = true;
   op->ec_ = std::make_error_code(std::errc::operation_canceled);
   wd::wake(t);  // publishes the fields above (acq_rel); the awaiter is not ours after it
+}
+
+void read_watch::forget_waiter(io_op* op) noexcept {
+  // A registered waiter keeps its socket open (closing takes it back first),
+  // so the descriptor is still there; its lock keeps perform() out.
+  auto* d = static_cast<descriptor_state*>(descriptor_);
+  descriptor_mutex::scoped_lock lock(d->*member_of(descriptor_mutex_tag{}));
+  auto v = reinterpret_cast<std::uintptr_t>(op);
+  waiter_.compare_exchange_strong(v, 0, std::memory_order_seq_cst);
 }
 
 void read_watch::release() noexcept {
@@ -302,7 +314,10 @@ bool read_watch::cancel_waiter(io_op* op) noexcept {
   std::uintptr_t v = me;
   for (;;) {
     // Still registered: take it back; the caller wakes the task.
-    if (waiter_.compare_exchange_strong(v, 0, std::memory_order_seq_cst)) return true;
+    if (waiter_.compare_exchange_strong(v, 0, std::memory_order_seq_cst)) {
+      op->watch_registered_ = false;
+      return true;
+    }
     // perform() is attempting for us: ask it to finish us off if it blocks.
     // If it handed the registration back meanwhile, start over.
     if (v == (me | busy)) {
@@ -336,6 +351,7 @@ boost::asio::detail::reactor_op::status read_watch::do_perform(boost::asio::deta
     if (op->short_read_) w->short_read(now);
     // A cancel that came while we attempted loses to the result: the data
     // is delivered, the next await of the task throws.
+    op->watch_registered_ = false;
     w->waiter_.store(0, std::memory_order_seq_cst);
     wd::wake(t);
     return not_done;
@@ -346,6 +362,7 @@ boost::asio::detail::reactor_op::status read_watch::do_perform(boost::asio::deta
   std::uintptr_t expected = v | busy;
   if (w->waiter_.compare_exchange_strong(expected, v, std::memory_order_seq_cst)) return not_done;
   op->cancelled_ = true;
+  op->watch_registered_ = false;
   w->waiter_.store(0, std::memory_order_seq_cst);
   wd::wake(t);
   return not_done;  // the watch itself never completes
@@ -399,8 +416,10 @@ io_op::watch_wait io_op::wait_on_watch(wd::task_header* t, std::coroutine_handle
   signal_ = watch;
   fire = &on_cancel_watch;
   t->hook = this;
+  watch_registered_ = true;  // before registering: the reactor may take it back at once
   auto r = static_cast<read_watch*>(watch)->register_waiter(this);
   if (r == read_watch::registration::registered) return watch_wait::waiting;
+  watch_registered_ = false;
   t->hook = nullptr;
   return r == read_watch::registration::ready ? watch_wait::ready : watch_wait::taken;
 }

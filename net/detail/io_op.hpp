@@ -52,6 +52,11 @@ class io_op : public weft::detail::cancel_hook {
     // watch (see read_watch::close_waiter): given back here, after
     // await_resume, or when the task is destroyed without resuming.
     if (closed_) [[unlikely]] release_closed_watch(signal_);
+    // Still registered: the task's frame is destroyed while it waits (a
+    // runtime torn down with tasks pending). Leave the watch, so that
+    // closing the socket later neither wakes a destroyed operation nor
+    // keeps a reference for it.
+    else if (watch_registered_) [[unlikely]] forget_watch(this);
   }
   bool await_ready() const noexcept { return false; }
 
@@ -88,6 +93,10 @@ class io_op : public weft::detail::cancel_hook {
   bool closed_ = false;            // the socket was closed while we waited on its watch
   bool cancel_requested_ = false;  // the hook fired while the operation was pending
   bool short_read_ = false;        // the attempt read fewer bytes than it asked for
+  // Registered as the watch's waiter and not taken back yet: set by
+  // wait_on_watch, cleared by whoever takes the registration back (before
+  // its wake publishes it), read only by the destructor.
+  bool watch_registered_ = false;
   // Waits on a read_watch: the system call the reactor makes for us (true:
   // done, result stored; false: it would block).
   bool (*attempt_)(io_op*) noexcept = nullptr;
@@ -103,6 +112,7 @@ class io_op : public weft::detail::cancel_hook {
   friend class read_watch;
   static void on_cancel(weft::detail::cancel_hook* self) noexcept;
   static void release_closed_watch(void* watch) noexcept;
+  static void forget_watch(io_op* op) noexcept;
   static void on_cancel_watch(weft::detail::cancel_hook* self) noexcept;
 };
 

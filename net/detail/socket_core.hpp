@@ -147,6 +147,9 @@ class read_watch : public boost::asio::detail::reactor_op {
   // Wakes the registered waiter, if any, as failed by closing (see above).
   // Called by the core's deleter, before the descriptor is closed.
   void close_waiter() noexcept;
+  // Takes `op` back if it is still registered, without waking it: its task's
+  // frame is being destroyed.
+  void forget_waiter(io_op* op) noexcept;
   // Drops a reference (Asio's, or a closed waiter's); the last deletes.
   void release() noexcept;
 

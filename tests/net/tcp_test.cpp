@@ -669,6 +669,49 @@ TEST_SUITE("net/tcp") {
     }());
   }
 
+  TEST_CASE("a runtime destroyed with reads and accepts waiting lets go of every socket") {
+    // Each waiting read or accept is registered on its socket's readiness
+    // watch. Tearing down destroys the tasks' frames in no set order: the
+    // operation may go before the socket it waits on (owned by another task)
+    // or after it. Either way the watch is freed (LeakSanitizer checks in the
+    // ASan build) and no descriptor is left open.
+    static constexpr auto read_own = [](tcp_stream s) -> weft::task<void> {
+      char b[16];
+      co_await s.read_some(b);
+    };
+    static constexpr auto read_borrowed = [](tcp_stream* s) -> weft::task<void> {
+      char b[16];
+      co_await s->read_some(b);
+    };
+    static constexpr auto keep = [](tcp_stream s [[maybe_unused]]) -> weft::task<void> { co_await weft::sleep_for(1h); };
+    static constexpr auto accept_one = [](tcp_listener l) -> weft::task<void> { co_await l.accept(); };
+    const int fds_before = open_fds();
+    {
+      weft::runtime rt{workers(2)};
+      rt.block_on([]() -> weft::task<void> {
+        weft_net_test::warm_reactors(2);
+        for (int i = 0; i < 20; ++i) {
+          auto [c, s] = co_await connected_pair();
+          if (i % 2) {
+            weft::spawn(read_own(std::move(s)));
+          } else {
+            auto owned = std::make_unique<tcp_stream>(std::move(s));
+            tcp_stream* borrowed = owned.get();
+            weft::spawn([](std::unique_ptr<tcp_stream> s [[maybe_unused]]) -> weft::task<void> {
+              co_await weft::sleep_for(1h);
+            }(std::move(owned)));
+            weft::spawn(read_borrowed(borrowed));
+          }
+          weft::spawn(keep(std::move(c)));
+        }
+        auto listener = tcp_listener::bind({"127.0.0.1", 0});
+        weft::spawn(accept_one(std::move(listener)));
+        co_await weft::sleep_for(50ms);  // every read and the accept wait on their watches
+      }());
+    }
+    CHECK(open_fds() == fds_before);
+  }
+
   TEST_CASE("closing a socket while its reading task is aborted: one of the two ends the read") {
     // The close wakes the reader while an abort may fire its cancel hook on
     // the socket's watch: the sanitizer builds check that nothing freed is
