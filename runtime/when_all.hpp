@@ -9,6 +9,9 @@
 // Cancellation: if the awaiting task is aborted, every child is aborted and
 // waited for, then weft::cancelled is thrown. when_all never returns or throws
 // while a child still runs, so buffers the children use stay valid.
+// A join handle among the awaitables is a wait, not the task: aborting it
+// ends the wait and leaves the task running, detached (as dropping its
+// handle does). Pass the task itself for it to be aborted with the others.
 #pragma once
 
 #include <array>

@@ -10,7 +10,9 @@
 // with weft::cancelled). when_any never returns while a child still runs.
 // A loser that completed anyway has its result dropped: do not race an
 // operation whose result must not be lost (e.g. a channel recv) against
-// another unless losing it is fine.
+// another unless losing it is fine. A join handle that loses is a wait that
+// ends: its task goes on running, detached (as dropping its handle does);
+// race the task itself for it to be aborted.
 #pragma once
 
 #include <array>
