@@ -70,4 +70,21 @@ TEST_SUITE("runtime/when_any") {
       CHECK(alive == 0);
     }());
   }
+
+  TEST_CASE("a join handle that loses ends its wait; its task runs on, detached") {
+    weft::runtime rt{workers(2)};
+    std::atomic<int> finished{0};
+    rt.block_on([](std::atomic<int>& finished) -> weft::task<void> {
+      auto h = weft::spawn([](std::atomic<int>& f) -> weft::task<int> {
+        co_await weft::sleep_for(30ms);
+        ++f;
+        co_return 1;
+      }(finished));
+      auto r = co_await weft::when_any(std::move(h), value_after(2, 1ms));
+      CHECK(r.index() == 1);
+      CHECK(finished == 0);
+      co_await weft::sleep_for(300ms);
+      CHECK(finished == 1);  // not aborted with the wait
+    }(finished));
+  }
 }
