@@ -1,6 +1,9 @@
 // weft::yield_now(): let the other runnable tasks go first. The task goes to
 // the back of its worker's queue (where an idle worker may steal it),
-// without a wake-up (see detail::yield_self).
+// without a wake-up (see detail::yield_self), and runs again only after its
+// worker has polled its reactor, so a task that yields in a loop does not
+// hold back timers and socket completions (as in Tokio). A spent cooperative
+// budget yields the same way.
 // Cancellation: throws weft::cancelled if the task was aborted.
 #pragma once
 

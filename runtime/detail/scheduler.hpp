@@ -185,6 +185,7 @@ class worker {
   std::uint32_t rng_;
   bool searching_ = false;
   bool draining_io_ = false;  // inside drain_io: wakes queue up without waking peers
+  std::uint8_t io_epoch_ = 0;  // reactor polls made, mod 256 (see task_header::yield_epoch)
   bool consume_wake() noexcept;
 
   std::atomic<bool> wake_requested_{false};  // set by unpark(), before its no-op

@@ -83,6 +83,9 @@ struct alignas(16) task_header {
   // Only the holder of `running` touches them. In what was padding.
   std::uint8_t inline_transfers = 0;
   bool bounced = false;
+  // The reactor poll count (mod 256) of the worker that requeued the task
+  // when it yielded: it runs again only after that worker's next poll.
+  std::uint8_t yield_epoch = 0;
   cancel_hook* hook = nullptr;   // owned by whoever holds `running`
   // Destroys the task's result slot (see promise_base), which outlives the
   // frame; set when the block is allocated, called when it is freed.

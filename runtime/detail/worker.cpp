@@ -129,6 +129,12 @@ void worker::run() noexcept {
     }
     trace::poll_source source;
     task_header* t = next_task(source);
+    // A task that yielded runs again only after the reactor was polled, as
+    // in Tokio (its yield is deferred to the driver's next turn): a task
+    // that yields in a loop would otherwise hold timers and sockets back for
+    // event_interval polls. Tasks yielding in turn share one poll a round.
+    if (t && t->yielded && t->yield_epoch == io_epoch_) [[unlikely]]
+      poll_io();
     if (!t) {
       // Dry: let I/O and timers make work, then look at the peers.
       if (poll_io()) continue;
@@ -318,6 +324,7 @@ void worker::poll(task_header* t, trace::poll_source source) noexcept {
     if (trace_) [[unlikely]]
       trace_->poll_end(std::uint8_t(trace::poll_outcome::yielded), wait_kind::yield, t->id);
 #endif
+    t->yield_epoch = io_epoch_;
     schedule_local(t, true);
     return;
   }
@@ -360,6 +367,7 @@ bool worker::poll_io() noexcept {
   // spent (we are awake), so a later park does not end at once for it.
   if (wake_requested_.load(std::memory_order_relaxed)) consume_wake();
   worker_counters::bump(counters_.io_polls);
+  ++io_epoch_;
 #if WEFT_TRACING
   if (trace_) [[unlikely]] {
     trace_->flush_if_requested();  // a flight-recorder dump waits for our latest events
