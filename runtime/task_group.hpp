@@ -22,16 +22,18 @@
 // that owned the group does not complete until they have ended: no child
 // outlives its parent's completion, and nobody joining the parent sees it
 // finish early (nor does a timeout, when_all, when_any or outer group whose
-// work it was: they wait for those children too). The destructor cannot wait, though: the frame it unwinds
-// (locals declared before the group; all of a coroutine awaited inline) is
-// gone while aborted children still run, so children that borrow from it
-// need join() on every path: catch, cancel(), co_await join(), rethrow (the
-// README shows it; join() waits for the children even in an aborted task).
-// A failure that no join() rethrew is reported on stderr, as
-// for a detached task ("... failed and nobody joined it"), once the group and
-// its children are gone. Thread safety: use a group from one task at a time. A join()
-// while another task's join() waits on the same group throws
-// weft::runtime_misuse (it would never be woken).
+// work it was: they wait for those children too). The destructor cannot
+// wait, though: the frame it unwinds (locals declared before the group; all
+// of a coroutine awaited inline) is gone while aborted children still run,
+// so children that borrow from it need join() on every path: catch,
+// cancel(), co_await join(), rethrow (the README shows it; join() waits for
+// the children even in an aborted task).
+// A failure that no join() rethrew is reported on stderr, as for a detached
+// task ("... failed and nobody joined it"), once the group and its children
+// are gone.
+// Thread safety: use a group from one task at a time. A join() while another
+// task's join() waits on the same group throws weft::runtime_misuse (it
+// would never be woken).
 #pragma once
 
 #include <atomic>

@@ -1,7 +1,7 @@
 // The children of a combinator (when_all, when_any, timeout): tasks spawned
 // to run the awaitables concurrently, each reporting its end here as its last
-// act (after any task_group children its work orphaned have ended). The parent waits for changes with wait_change(). That wait is
-// structured: if the parent is aborted meanwhile, the wait aborts every child
+// act (after any task_group children its work orphaned have ended). The
+// parent waits for changes with wait_change(). That wait is structured: if the parent is aborted meanwhile, the wait aborts every child
 // and keeps waiting until they have ended, so the parent never leaves while a
 // child still uses its buffers. The group lives in the parent's frame and
 // holds a join reference to every child.
