@@ -193,6 +193,7 @@ class worker {
   std::atomic<bool> io_taken_{false};  // see try_enter_io
   std::atomic<bool> io_wanted_{false};  // see wants_io_back
   std::vector<std::uint64_t> seen_progress_;
+  std::size_t last_stuck_ = 0;  // the peer find_stuck_peer found last
   worker_counters counters_;
   trace::buffer* trace_ = nullptr;  // this worker's trace buffer, null when not tracing
   std::thread thread_;

@@ -557,9 +557,14 @@ void worker::arm_watch() noexcept {
   if (watch_armed_.exchange(true, std::memory_order_acq_rel)) return;
   try {
     watch_->timer.expires_after(sched_.config().reactor_rescue_after);
-    watch_->timer.async_wait([this](const boost::system::error_code&) {
+    watch_->timer.async_wait([this](const boost::system::error_code& ec) {
       watch_fired_.store(true, std::memory_order_relaxed);
       watch_armed_.store(false, std::memory_order_release);
+      // We were parked when armed but woke up before the timer fired: the
+      // watch would end here, with nobody watching the awake peers. Pass it
+      // to a worker that is parked now (one hop: that one takes the watch,
+      // or finds a watcher already there).
+      if (!ec && !parked.load(std::memory_order_acquire) && !sched_.shutting_down()) arm_peer_watch();
     });
   } catch (...) {
     watch_armed_.store(false, std::memory_order_release);  // no watch then; rescue is best effort
@@ -576,15 +581,22 @@ bool worker::only_bookkeeping_ran() noexcept {
 }
 
 worker* worker::find_stuck_peer() noexcept {
+  // The scan starts after the peer found last time, so that two stuck peers
+  // are rescued in turn: one that stays "stuck" (a thread the OS keeps off
+  // the CPU) must not hold the watch on the lowest index forever.
+  const std::size_t n = sched_.worker_count();
   worker* found = nullptr;
-  for (std::size_t i = 0; i < sched_.worker_count(); ++i) {
+  for (std::size_t k = 1; k <= n; ++k) {
+    std::size_t i = (last_stuck_ + k) % n;
     if (i == index_) continue;
     worker& peer = sched_.worker_at(i);
     std::uint64_t now = peer.progress.load(std::memory_order_relaxed);
     // No poll started and no reactor poll since our last look, a whole
     // interval ago, and not parked (a parked worker serves its own reactor).
-    if (!found && now == seen_progress_[i] && !peer.parked.load(std::memory_order_acquire))
+    if (!found && now == seen_progress_[i] && !peer.parked.load(std::memory_order_acquire)) {
       found = &peer;
+      last_stuck_ = i;
+    }
     seen_progress_[i] = now;
   }
   return found;
