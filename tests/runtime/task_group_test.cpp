@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -190,12 +191,12 @@ TEST_SUITE("runtime/task_group") {
   TEST_CASE("catch then cancel and join then rethrow: borrowing children end before the frame, also in an aborted task") {
     struct connection {
       std::string name = "a connection with a heap-allocated name";
-      int cleanups = 0;
+      std::atomic<int> cleanups{0};  // the two children may unwind at once, on two workers
     };
     static constexpr auto borrower = [](connection& c) -> weft::task<void> {
       struct touch {
         connection& c;
-        ~touch() { c.cleanups += c.name.size() > 10; }  // reads the borrowed frame while unwinding
+        ~touch() { c.cleanups += int(c.name.size() > 10); }  // reads the borrowed frame while unwinding
       } t{c};
       co_await weft::sleep_for(10s);
     };
@@ -218,7 +219,7 @@ TEST_SUITE("runtime/task_group") {
           co_await g.join();
         } catch (...) {
         }
-        cleanups_seen = conn.cleanups;  // both children are gone, conn is intact
+        cleanups_seen = conn.cleanups.load();  // both children are gone, conn is intact
         std::rethrow_exception(failure);
       }
     };
