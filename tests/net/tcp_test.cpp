@@ -673,8 +673,9 @@ TEST_SUITE("net/tcp") {
     // Each waiting read or accept is registered on its socket's readiness
     // watch. Tearing down destroys the tasks' frames in no set order: the
     // operation may go before the socket it waits on (owned by another task)
-    // or after it. Either way the watch is freed (LeakSanitizer checks in the
-    // ASan build) and no descriptor is left open.
+    // or after it. Either way no destroyed operation is woken (it was, as a
+    // use-after-free the ASan build reports), the watch is freed (LeakSanitizer)
+    // and no descriptor is left open.
     static constexpr auto read_own = [](tcp_stream s) -> weft::task<void> {
       char b[16];
       co_await s.read_some(b);
@@ -683,7 +684,9 @@ TEST_SUITE("net/tcp") {
       char b[16];
       co_await s->read_some(b);
     };
-    static constexpr auto keep = [](tcp_stream s [[maybe_unused]]) -> weft::task<void> { co_await weft::sleep_for(1h); };
+    static constexpr auto keep = [](tcp_stream s [[maybe_unused]]) -> weft::task<void> {
+      co_await weft::sleep_for(1h);
+    };
     static constexpr auto accept_one = [](tcp_listener l) -> weft::task<void> { co_await l.accept(); };
     const int fds_before = open_fds();
     {
