@@ -44,8 +44,19 @@ bool semaphore_core::release_slow(std::uint64_t n) noexcept {
   wake_list woken;
   {
     spin_guard g(lock_);
-    // With has_waiters set nothing changes state_ outside lock_: it is ours.
     std::uint64_t s = state_.load(std::memory_order_relaxed);
+    if (!(s & has_waiters)) {
+      // A grant emptied the queue after release() saw the flag, and the
+      // lock-free path is open again: a store would overwrite the acquires
+      // and releases made there meanwhile, so the permits go back by CAS.
+      // Waiters queue only under lock_, so the flag stays clear while we hold it.
+      do {
+        if (n > max_permits - (s >> 1)) return false;
+      } while (!state_.compare_exchange_weak(s, s + (n << 1), std::memory_order_release,
+                                             std::memory_order_relaxed));
+      return true;
+    }
+    // With has_waiters set nothing changes state_ outside lock_: it is ours.
     if (n > max_permits - (s >> 1)) return false;
     grant((s >> 1) + n, woken);
   }

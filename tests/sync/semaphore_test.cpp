@@ -44,6 +44,24 @@ weft::task<void> abortable_user(abort_stress& s, std::uint64_t seed) {
   }
 }
 
+struct held {
+  abort_stress& s;
+  long n;
+  ~held() { s.in_use.fetch_sub(n); }
+};
+
+// Holds its permits across a yield, counting how many are held at once.
+weft::task<void> holding_user(abort_stress& s, long total, std::uint64_t seed, int rounds) {
+  rng r(seed);
+  for (int i = 0; rounds < 0 || i < rounds; ++i) {
+    std::size_t n = 1 + r.below(2);
+    auto p = co_await s.sem.acquire(n);
+    held h{s, long(n)};  // counted down also when the yield throws cancelled
+    if (s.in_use.fetch_add(long(n)) + long(n) > total) s.overuse.fetch_add(1);
+    co_await weft::yield_now();
+  }
+}
+
 }  // namespace
 
 TEST_SUITE("sync/semaphore") {
@@ -209,6 +227,36 @@ TEST_CASE("random aborts never leak or overuse permits") {
     CHECK(s.overuse.load() == 0);
     CHECK(s.sem.available() == 3);
     CHECK(weft::detail::sync_probe::waiters(s.sem) == 0);
+  }());
+}
+
+TEST_CASE("a release racing the grant that empties the queue keeps the count") {
+  // release() saw waiters, and by the time it held the lock a grant had
+  // emptied the queue and reopened the lock-free path; its store then
+  // overwrote fast-path acquires and releases made meanwhile (a new user's
+  // program saw 6 of 5 permits held, and available() ending at 8 or 3).
+  run(2, []() -> weft::task<void> {
+    abort_stress s;
+    s.sem.release(2);  // five permits
+    rng r(11);
+    std::vector<weft::join_handle<void>> steady;
+    for (int i = 0; i < 8; ++i) steady.push_back(weft::spawn(holding_user(s, 5, r.next(), 2000)));
+    const int rounds = int(scaled(200, 60));
+    for (int k = 0; k < rounds; ++k) {
+      std::vector<weft::join_handle<void>> aborted;
+      for (int i = 0; i < 4; ++i) aborted.push_back(weft::spawn(holding_user(s, 5, r.next(), -1)));
+      co_await weft::sleep_for(std::chrono::microseconds(r.below(500)));
+      for (auto& h : aborted) h.abort();
+      for (auto& h : aborted) {
+        try {
+          co_await h;
+        } catch (const weft::cancelled&) {
+        }
+      }
+    }
+    for (auto& h : steady) co_await h;
+    CHECK(s.overuse.load() == 0);
+    CHECK(s.sem.available() == 5);
   }());
 }
 
