@@ -155,10 +155,12 @@ class broadcast<T>::receiver {
 template <class T>
 class broadcast<T>::receiver::recv_awaiter : public detail::waiter {
  public:
-  explicit recv_awaiter(receiver& r) noexcept : rx_(&r) {}
+  explicit recv_awaiter(receiver& r) noexcept : rx_(&r), b_(r.b_) {}
   recv_awaiter(recv_awaiter&&) = default;
   ~recv_awaiter() {
-    if (queued) detail::abandon_if_queued(rx_->b_->lock_, rx_->b_->waiters_, *this);
+    // Through the broadcast, not the receiver: at runtime shutdown a receiver
+    // that another task's frame owned may be gone before this frame is.
+    if (queued) detail::abandon_if_queued(b_->lock_, b_->waiters_, *this);
   }
 
   bool await_ready() const noexcept { return false; }
@@ -169,7 +171,7 @@ class broadcast<T>::receiver::recv_awaiter : public detail::waiter {
       status = detail::wait_status::cancelled;
       return false;
     }
-    broadcast& b = *rx_->b_;
+    broadcast& b = *b_;
     {
       detail::spin_guard g(b.lock_);
       result_ = b.read(rx_->pos_);
@@ -187,7 +189,7 @@ class broadcast<T>::receiver::recv_awaiter : public detail::waiter {
     if (status == detail::wait_status::cancelled) throw cancelled{};
     if (!result_) {
       // Woken by a send or a close: there is something to read now.
-      broadcast& b = *rx_->b_;
+      broadcast& b = *b_;
       detail::spin_guard g(b.lock_);
       result_ = b.read(rx_->pos_);
     }
@@ -197,10 +199,11 @@ class broadcast<T>::receiver::recv_awaiter : public detail::waiter {
  private:
   static void on_cancel(detail::cancel_hook* hook) noexcept {
     auto& w = static_cast<recv_awaiter&>(static_cast<detail::waiter&>(*hook));
-    detail::cancel_if_queued(w.rx_->b_->lock_, w.rx_->b_->waiters_, w);
+    detail::cancel_if_queued(w.b_->lock_, w.b_->waiters_, w);
   }
 
   receiver* rx_;
+  broadcast* b_;
   std::optional<broadcast_result<T>> result_;
 };
 

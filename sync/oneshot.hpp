@@ -172,8 +172,13 @@ class oneshot_receiver<T>::awaiter : detail::cancel_hook {
   awaiter(awaiter&& o) noexcept : cancel_hook{nullptr}, st_(o.st_) {}
   ~awaiter() {
     // Destroyed while waiting (runtime shutdown): withdraw, so a later send
-    // does not wake a task that is gone.
-    if (waiting_) st_->bits.fetch_and(~state::receiver_waiting, std::memory_order_acq_rel);
+    // does not wake a task that is gone. A waiting awaiter holds a reference
+    // on the state of its own: at shutdown the receiver, if another task's
+    // frame owned it, may have been destroyed first.
+    if (waiting_) {
+      st_->bits.fetch_and(~state::receiver_waiting, std::memory_order_acq_rel);
+      st_->drop();
+    }
   }
 
   bool await_ready() const noexcept { return false; }
@@ -193,23 +198,27 @@ class oneshot_receiver<T>::awaiter : detail::cancel_hook {
     task_->wait_kind = detail::wait_kind::channel;
     fire = &on_cancel;
     task_->hook = this;
+    // Relaxed: the receiver's reference keeps the state alive meanwhile.
+    st_->refs.fetch_add(1, std::memory_order_relaxed);
+    waiting_ = true;
     std::uint32_t prev = st_->bits.fetch_or(state::receiver_waiting, std::memory_order_acq_rel);
     if (prev & final_bits) {
       // Completed in between: the sender did not see us waiting, will not wake us.
       st_->bits.fetch_and(~state::receiver_waiting, std::memory_order_relaxed);
       task_->hook = nullptr;
+      end_wait();
       return detail::yield_if_budget_spent(task_, h);
     }
-    waiting_ = true;
     return true;
   }
   std::optional<T> await_resume() {
     task_->hook = nullptr;
-    waiting_ = false;
-    if (cancelled_) throw cancelled{};
+    std::optional<T> v;
     // acquire: pairs with the sender's release of the value.
-    if (st_->bits.load(std::memory_order_acquire) & state::value_set) return take(st_);
-    return std::nullopt;
+    if (!cancelled_ && (st_->bits.load(std::memory_order_acquire) & state::value_set)) v.emplace(take(st_));
+    end_wait();  // after take: the receiver may be gone, and then ours is the last reference
+    if (cancelled_) throw cancelled{};
+    return v;
   }
 
  private:
@@ -222,10 +231,14 @@ class oneshot_receiver<T>::awaiter : detail::cancel_hook {
     detail::wake(self->task_);
   }
 
+  void end_wait() noexcept {
+    if (std::exchange(waiting_, false)) st_->drop();
+  }
+
   state* st_;
   detail::task_header* task_ = nullptr;
   bool cancelled_ = false;
-  bool waiting_ = false;
+  bool waiting_ = false;  // suspended, holding a reference on the state
 };
 
 template <class T>

@@ -129,10 +129,12 @@ class watch<T>::receiver::change_awaiter : public detail::waiter {
   using result_type = std::conditional_t<WithValue, std::optional<T>, bool>;
 
  public:
-  explicit change_awaiter(receiver& r) noexcept : rx_(&r) {}
+  explicit change_awaiter(receiver& r) noexcept : rx_(&r), w_(r.w_) {}
   change_awaiter(change_awaiter&&) = default;
   ~change_awaiter() {
-    if (queued) detail::abandon_if_queued(rx_->w_->lock_, rx_->w_->waiters_, *this);
+    // Through the watch, not the receiver: at runtime shutdown a receiver
+    // that another task's frame owned may be gone before this frame is.
+    if (queued) detail::abandon_if_queued(w_->lock_, w_->waiters_, *this);
   }
 
   bool await_ready() const noexcept { return false; }
@@ -143,7 +145,7 @@ class watch<T>::receiver::change_awaiter : public detail::waiter {
       status = detail::wait_status::cancelled;
       return false;
     }
-    watch& w = *rx_->w_;
+    watch& w = *w_;
     {
       detail::spin_guard g(w.lock_);
       if (w.version_ == rx_->seen_ && !w.closed_) {
@@ -161,7 +163,7 @@ class watch<T>::receiver::change_awaiter : public detail::waiter {
     if (status == detail::wait_status::cancelled) throw cancelled{};
     if (!taken_) {
       // Woken by a change or a close: read the latest now.
-      watch& w = *rx_->w_;
+      watch& w = *w_;
       detail::spin_guard g(w.lock_);
       take(w);
     }
@@ -179,10 +181,11 @@ class watch<T>::receiver::change_awaiter : public detail::waiter {
   }
   static void on_cancel(detail::cancel_hook* hook) noexcept {
     auto& a = static_cast<change_awaiter&>(static_cast<detail::waiter&>(*hook));
-    detail::cancel_if_queued(a.rx_->w_->lock_, a.rx_->w_->waiters_, a);
+    detail::cancel_if_queued(a.w_->lock_, a.w_->waiters_, a);
   }
 
   receiver* rx_;
+  watch* w_;
   result_type result_{};
   bool taken_ = false;
 };

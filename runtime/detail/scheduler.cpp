@@ -111,6 +111,7 @@ void scheduler::stop() noexcept {
   for (auto& w : workers_) w->join();
   if (blocking_) blocking_->shutdown();
   tearing_down_scope scope;
+  destroying_tasks_.store(true, std::memory_order_relaxed);  // set and read on this thread
   destroy_remaining_tasks();
   if (tracer_) tracer_->stop();
   workers_.clear();  // io_contexts go last: their unrun handlers are destroyed
@@ -155,6 +156,8 @@ void scheduler::schedule(task_header* t, bool to_back) noexcept {
     w->schedule_local(t, to_back);
     return;
   }
+  if (destroying_tasks_.load(std::memory_order_relaxed)) [[unlikely]]
+    return;
   inject_.push(t);
   notify_parked();
 }

@@ -256,6 +256,10 @@ class scheduler {
   std::vector<std::unique_ptr<worker>> workers_;
   std::unique_ptr<blocking_pool> blocking_;
   std::atomic<bool> shutdown_{false};
+  // Set while destroy_remaining_tasks runs: a wake from a destructor there
+  // (a oneshot sender telling its receiver's task) is dropped, since every
+  // task left is being destroyed, and a queue would keep a pointer to it.
+  std::atomic<bool> destroying_tasks_{false};
   std::atomic<bool> workers_ready_{false};  // workers_ is complete (a tracer callback reads it)
   std::atomic<std::size_t> next_home_{0};
   std::atomic<bool> watch_taken_{false};

@@ -12,6 +12,21 @@
 
 using namespace sync_test;
 
+namespace {
+
+// For owner_gone_at_shutdown: the broadcast outlives the runtime, as a global would.
+weft::broadcast<int>& shared_broadcast() {
+  static weft::broadcast<int> b{4};
+  return b;
+}
+struct broadcast_shape {
+  using receiver = weft::broadcast<int>::receiver;
+  static receiver make() { return shared_broadcast().subscribe(); }
+  static auto wait(receiver& r) { return r.recv(); }
+};
+
+}  // namespace
+
 TEST_SUITE("sync/broadcast") {
 
 TEST_CASE("every receiver sees every message in order") {
@@ -114,6 +129,11 @@ TEST_CASE("an aborted recv loses nothing") {
     REQUIRE(r.value);
     CHECK(*r.value == 42);
   }());
+}
+
+TEST_CASE("a runtime destroyed while a task awaits a receiver another task owns") {
+  CHECK(owner_gone_at_shutdown<broadcast_shape>().run() == 2);
+  CHECK(weft::detail::sync_probe::waiters(shared_broadcast()) == 0);
 }
 
 }  // TEST_SUITE

@@ -48,6 +48,23 @@ weft::task<void> ring_node(std::size_t i, weft::oneshot_receiver<token> rx, weft
 
 }  // namespace
 
+namespace {
+
+// For owner_gone_at_shutdown: the sender stays with the receiver, unsent.
+struct oneshot_shape {
+  struct receiver {
+    weft::oneshot_sender<int> tx;
+    weft::oneshot_receiver<int> rx;
+  };
+  static receiver make() {
+    auto [tx, rx] = weft::oneshot<int>();
+    return {std::move(tx), std::move(rx)};
+  }
+  static auto wait(receiver& r) { return r.rx.recv(); }
+};
+
+}  // namespace
+
 TEST_SUITE("sync/oneshot") {
 
 TEST_CASE("send before the receiver waits, and without a runtime") {
@@ -184,6 +201,10 @@ TEST_CASE("ping-pong rings over oneshots, with a watchdog") {
       CHECK(fin.load() == hops);
     }(k, 2 * round_trips));
   }
+}
+
+TEST_CASE("a runtime destroyed while a task awaits a receiver another task owns") {
+  CHECK(owner_gone_at_shutdown<oneshot_shape>().run() == 2);
 }
 
 }  // TEST_SUITE

@@ -202,6 +202,61 @@ class watchdog {
   std::chrono::milliseconds worst_{0};
 };
 
+// A runtime destroyed while tasks await a receiver that another task's frame
+// owns, in both orders of creation: the owner spawns the awaiting task, or
+// the awaiting task exists first and is handed the receiver. The runtime
+// destroys the frames in its own order, so in one of the two the receiver
+// goes first, and the awaiter's destructor must not touch it (ASan and
+// LeakSanitizer check). Shape: `typename Shape::receiver`, `static receiver
+// Shape::make()` and `static auto Shape::wait(receiver&)`. Returns how many
+// tasks were waiting when the runtime went (2 expected).
+template <class Shape>
+class owner_gone_at_shutdown {
+  using rx_t = typename Shape::receiver;
+
+ public:
+  int run() {
+    {
+      weft::runtime rt{workers(2)};
+      rt.block_on(start(*this));
+    }
+    return waiting_.load();
+  }
+
+ private:
+  static weft::task<void> await_it(rx_t& rx, std::atomic<int>& waiting) {
+    ++waiting;
+    (void)co_await Shape::wait(rx);
+  }
+  static weft::task<void> owner_spawns(std::atomic<int>& waiting) {
+    rx_t rx = Shape::make();
+    auto h = weft::spawn(await_it(rx, waiting));
+    co_await h;
+  }
+  static weft::task<void> await_when_handed(std::atomic<rx_t*>& slot, std::atomic<int>& waiting) {
+    rx_t* rx;
+    while (!(rx = slot.load())) co_await weft::sleep_for(1ms);
+    co_await await_it(*rx, waiting);
+  }
+  static weft::task<void> owner_hands(std::atomic<rx_t*>& slot) {
+    rx_t rx = Shape::make();
+    slot = &rx;
+    co_await weft::sleep_for(1h);  // outlived by nothing: the runtime goes first
+  }
+  static weft::task<void> start(owner_gone_at_shutdown& self) {
+    weft::spawn(owner_spawns(self.waiting_));
+    weft::spawn(await_when_handed(self.slot_, self.waiting_));
+    weft::spawn(owner_hands(self.slot_));
+    auto both_waiting = [&self] { return self.waiting_.load() == 2; };
+    bool both = co_await eventually(both_waiting);
+    CHECK(both);
+    co_await weft::sleep_for(5ms);  // into their waits
+  }
+
+  std::atomic<rx_t*> slot_{nullptr};
+  std::atomic<int> waiting_{0};
+};
+
 // xorshift64*: deterministic, cheap randomness for tests.
 struct rng {
   std::uint64_t s;

@@ -12,6 +12,21 @@
 
 using namespace sync_test;
 
+namespace {
+
+// For owner_gone_at_shutdown: the watch outlives the runtime, as a global would.
+weft::watch<int>& shared_watch() {
+  static weft::watch<int> b{0};
+  return b;
+}
+struct watch_shape {
+  using receiver = weft::watch<int>::receiver;
+  static receiver make() { return shared_watch().subscribe(); }
+  static auto wait(receiver& r) { return r.recv(); }
+};
+
+}  // namespace
+
 TEST_SUITE("sync/watch") {
 
 TEST_CASE("latest value, versions and receivers without a runtime") {
@@ -95,6 +110,11 @@ TEST_CASE("an aborted wait misses nothing") {
     REQUIRE(v);
     CHECK(*v == 9);
   }());
+}
+
+TEST_CASE("a runtime destroyed while a task awaits a receiver another task owns") {
+  CHECK(owner_gone_at_shutdown<watch_shape>().run() == 2);
+  CHECK(weft::detail::sync_probe::waiters(shared_watch()) == 0);
 }
 
 }  // TEST_SUITE
