@@ -23,6 +23,9 @@
 // returns normally, owning it. A waiter that was notified and is aborted
 // before it owns the mutex again passes the notification on to the next
 // waiter (as notify_one would), so no notification is lost to a cancellation.
+// Under weft::timeout (or when_any) the deadline aborts the wait at any of
+// these points, so after weft::timed_out the guard may or may not own the
+// mutex: look at g.owns_lock() before touching what it guards.
 #pragma once
 
 #include <coroutine>
