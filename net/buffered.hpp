@@ -224,10 +224,10 @@ class buffered {
       }
       if (in_.size() < need) in_.resize(std::max(need, std::min(in_.size() * 2, need + opts_.read_chunk)));
     }
-    std::size_t room = in_.size() - end_;
     // Never read past what a limit allows: max(want, have + read_chunk)
-    // bounds the buffer.
-    std::size_t n = co_await s_->read_some(std::span<char>(in_.data() + end_, room));
+    // bounds the buffer, however much room the vector has (it grows by
+    // doubling, and a big frame may have grown it before).
+    std::size_t n = co_await s_->read_some(std::span<char>(in_.data() + end_, need - have));
     end_ += n;
     co_return n;
   }

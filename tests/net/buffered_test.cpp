@@ -130,6 +130,58 @@ TEST_SUITE("net/buffered") {
     }());
   }
 
+  TEST_CASE("the line limit bounds the buffer after a partial line and after a big frame") {
+    // fill() read as much as the buffer had room for, and the buffer grows
+    // by doubling (or was grown for a frame): a new user saw 1624 and 73088
+    // bytes buffered under a bound of 1512.
+    weft::runtime rt{workers(2)};
+    rt.block_on([]() -> weft::task<void> {
+      weft::net::buffered_options o;
+      o.max_line = 1000;
+      o.read_chunk = 512;
+      const std::size_t bound = o.max_line + o.read_chunk;
+      std::string flood(1 << 20, 'y');  // no newline
+      {
+        auto [a, b] = unix_stream::pair();
+        buffered<unix_stream> io(b, o);
+        co_await a.write_all(std::string(600, 'x'));
+        // Reads the 600 bytes, then waits for more until the deadline.
+        auto first = io.read_line();
+        CHECK_THROWS_AS(co_await weft::timeout(20ms, std::move(first)), weft::timed_out);
+        auto writer = weft::spawn([](unix_stream& a, const std::string& flood) -> weft::task<void> {
+          try {
+            co_await a.write_all(flood);
+          } catch (const weft::net::net_error&) {
+          }
+        }(a, flood));
+        CHECK_THROWS_AS(co_await io.read_line(), weft::net::frame_too_large);
+        CHECK(io.pending().size() <= bound);
+        b.close();
+        co_await writer;
+      }
+      {
+        auto [a, b] = unix_stream::pair();
+        buffered<unix_stream> io(b, o);
+        std::string frame("\x00\x10\x00\x00", 4);  // 1 MiB, within max_frame
+        frame += std::string(1 << 20, 'F');
+        auto writer = weft::spawn([](unix_stream& a, const std::string& frame,
+                                     const std::string& flood) -> weft::task<void> {
+          try {
+            co_await a.write_all(frame);
+            co_await a.write_all(flood);
+          } catch (const weft::net::net_error&) {
+          }
+        }(a, frame, flood));
+        auto f = co_await io.read_frame();
+        CHECK((f && f->size() == std::size_t(1) << 20));
+        CHECK_THROWS_AS(co_await io.read_line(), weft::net::frame_too_large);
+        CHECK(io.pending().size() <= bound);
+        b.close();
+        co_await writer;
+      }
+    }());
+  }
+
   TEST_CASE("buffered writes go out at flush, and big writes pass through") {
     weft::runtime rt{workers(2)};
     rt.block_on([]() -> weft::task<void> {
