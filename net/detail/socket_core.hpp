@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <memory>
 #include <system_error>
 
 #include <boost/asio/basic_datagram_socket.hpp>
@@ -28,6 +29,7 @@
 #include <net/detail/io_op.hpp>
 #include <net/detail/op_allocator.hpp>
 #include <net/endpoint.hpp>
+#include <sync/event.hpp>
 #include <runtime/detail/task_header.hpp>
 
 namespace weft::net::detail {
@@ -202,6 +204,10 @@ struct listener_core {
   // Times accept() backed off because the process or system ran out of
   // descriptors or memory. Relaxed: a statistic.
   std::atomic<std::uint64_t> backoffs{0};
+  // Set by the deleter: ends an accept sleeping in its back-off, as closing
+  // ends one waiting on the watch. Shared, because that accept looks at it
+  // once the core is gone.
+  std::shared_ptr<weft::event> closed = std::make_shared<weft::event>();
 };
 
 struct udp_core {

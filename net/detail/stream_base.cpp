@@ -16,6 +16,7 @@
 #include <net/detail/socket_core.hpp>
 #include <net/error.hpp>
 #include <runtime/time.hpp>
+#include <runtime/timeout.hpp>
 
 namespace weft::net::detail {
 
@@ -34,8 +35,10 @@ void stream_core_deleter::operator()(stream_core* c) const noexcept {
 }
 
 void listener_core_deleter::operator()(listener_core* c) const noexcept {
-  // As above: a pending accept is woken, failed as closed.
+  // As above: a pending accept is woken, failed as closed, whether it waits
+  // on the watch or sleeps in its back-off.
   if (read_watch* w = c->watch.load(std::memory_order_acquire); w && c->acceptor.is_open()) w->close_waiter();
+  c->closed->set();
   delete c;
 }
 
@@ -166,12 +169,23 @@ task<stream_core_ptr> accept_core(listener_core* c, const char* what) {
       case EMFILE:
       case ENFILE:
       case ENOBUFS:
-      case ENOMEM:
+      case ENOMEM: {
         // Relaxed: a statistic for tests and metrics.
         c->backoffs.fetch_add(1, std::memory_order_relaxed);
-        co_await weft::sleep_for(delay);
+        // Closing the listener ends the sleep; the core is gone then, so
+        // only the shared flag is looked at afterwards.
+        std::shared_ptr<weft::event> closed = c->closed;
+        try {
+          auto wait_closed = closed->wait();
+          co_await weft::timeout(delay, std::move(wait_closed));
+        } catch (const weft::timed_out&) {
+        }
+        if (closed->is_set())
+          throw_net_error(std::make_error_code(std::errc::operation_canceled),
+                          fmt::format("{}: the socket was closed while waiting", what).c_str());
         delay = std::min(delay * 2, max_backoff);
         break;
+      }
       default:
         throw_errno(e, what);
     }

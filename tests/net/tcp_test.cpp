@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -588,6 +589,42 @@ TEST_SUITE("net/tcp") {
     CHECK(backoffs > 0);
     CHECK(backoffs < 5000);
     MESSAGE("accept backed off " << backoffs << " times");
+  }
+
+  TEST_CASE("closing a listener ends an accept that backs off out of descriptors") {
+    // The back-off slept holding the listener's core: closing woke nothing,
+    // and after the sleep the accept used the freed core (a new user saw it
+    // accept a connection of the next listener bound, or fail with EBADF).
+    rlimit old{};
+    REQUIRE(::getrlimit(RLIMIT_NOFILE, &old) == 0);
+    std::vector<int> filler;
+    std::string thrown;
+    std::uint64_t backoffs = 0;
+    std::chrono::steady_clock::duration took{};
+    {
+      weft::runtime rt{workers(2)};
+      rt.block_on([&]() -> weft::task<void> {
+        auto l = tcp_listener::bind({"127.0.0.1", 0});
+        tcp_stream waiting = co_await tcp_stream::connect({"127.0.0.1", l.local_endpoint().port()});
+        rlimit low = old;
+        low.rlim_cur = rlim_t(open_fds() + 8);
+        REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+        for (int fd; (fd = ::open("/dev/null", O_RDONLY)) >= 0;) filler.push_back(fd);
+        auto acc = weft::spawn(thrown_by<weft::net::net_error>(l.accept()));
+        // Eight back-offs: it sleeps 128 ms now.
+        for (int i = 0; i < 2000 && l.backoff_count() < 8; ++i) co_await weft::sleep_for(1ms);
+        backoffs = l.backoff_count();
+        auto t0 = std::chrono::steady_clock::now();
+        l.close();
+        thrown = co_await acc;
+        took = std::chrono::steady_clock::now() - t0;
+      }());
+    }
+    for (int fd : filler) ::close(fd);
+    ::setrlimit(RLIMIT_NOFILE, &old);
+    CHECK(backoffs >= 8);
+    CHECK(thrown.find("closed while waiting") != std::string::npos);
+    CHECK(took < std::chrono::milliseconds(60));
   }
 
   TEST_CASE("a second task reading or accepting at once gets runtime_misuse; the first is not lost") {
