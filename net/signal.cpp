@@ -41,7 +41,7 @@ signal_set::signal_set(const std::vector<int>& signals)
     impl_->set.add(s, ec);
     if (ec) {
       // SIGKILL and SIGSTOP cannot be caught; 0 and numbers past NSIG are no signals.
-      std::string what = fmt::format("weft::net::signal_set: cannot watch signal {}", signal_name(s));
+      std::string what = fmt::format("signal_set: cannot watch signal {}", signal_name(s));  // prefixed "weft::net::"
       detail::throw_net_error(detail::to_std(ec), what.c_str());
     }
   }
