@@ -76,17 +76,18 @@ const std::error_category& resolve_category() noexcept {
 }
 
 task<std::vector<endpoint>> resolve(std::string host, std::string service) {
+  bool numeric_service = !service.empty() && std::all_of(service.begin(), service.end(),
+                                                         [](char c) { return c >= '0' && c <= '9'; });
+  std::uint32_t port = 0;
+  for (char c : numeric_service ? service : std::string()) {
+    // getaddrinfo would take the number modulo 65536 ("99999" is 34463).
+    port = port * 10 + std::uint32_t(c - '0');
+    if (port > 65535) throw std::invalid_argument("weft::net::resolve: port " + service + " out of range");
+  }
   ip_address numeric;
-  if (ip_address::try_parse(host, numeric)) {
-    // A numeric host: only the service may need a lookup, which for a
-    // number is none either.
-    bool numeric_service = !service.empty() && std::all_of(service.begin(), service.end(),
-                                                           [](char c) { return c >= '0' && c <= '9'; });
-    if (numeric_service) {
-      unsigned long port = std::stoul(service);
-      if (port > 65535) throw std::invalid_argument("weft::net::resolve: port out of range");
-      co_return std::vector<endpoint>{endpoint(numeric, std::uint16_t(port))};
-    }
+  if (numeric_service && ip_address::try_parse(host, numeric)) {
+    // A numeric host and port: nothing to look up.
+    co_return std::vector<endpoint>{endpoint(numeric, std::uint16_t(port))};
   }
   // The closure is a named variable on purpose: g++ 12 builds a closure
   // written inside the co_await expression wrongly (its std::string

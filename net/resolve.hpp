@@ -8,7 +8,9 @@
 // worker blocks. The result keeps getaddrinfo's order (IPv6/IPv4 preference
 // of the system's gai.conf) with duplicates removed; an empty result is not
 // returned: a name that does not resolve throws net_error with an error of
-// category weft::net::resolve_category().
+// category weft::net::resolve_category(). A numeric service past 65535
+// throws std::invalid_argument (getaddrinfo would wrap it). An empty host
+// is getaddrinfo's null node: the loopback addresses.
 // Cancellation: aborting the awaiting task ends the wait with
 // weft::cancelled; the lookup itself finishes on its blocking thread and is
 // dropped.

@@ -24,6 +24,12 @@ TEST_SUITE("net/resolve") {
         CHECK(ep.address().is_loopback());
         CHECK(ep.port() == 8080);
       }
+      // getaddrinfo would take these modulo 65536.
+      CHECK_THROWS_AS(co_await weft::net::resolve("localhost", "99999"), std::invalid_argument);
+      CHECK_THROWS_AS(co_await weft::net::resolve("127.0.0.1", "65536"), std::invalid_argument);
+      CHECK_THROWS_AS(co_await weft::net::resolve("localhost", "123456789012345678901234"), std::invalid_argument);
+      auto padded = co_await weft::net::resolve("127.0.0.1", "000000080");
+      CHECK((padded.size() == 1 && padded[0].port() == 80));
       try {
         co_await weft::net::resolve("no-such-host.invalid", 80);
         FAIL("resolved a name under .invalid");
