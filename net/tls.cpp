@@ -1,5 +1,6 @@
 #include <net/tls.hpp>
 
+#include <exception>
 #include <stdexcept>
 
 #include <openssl/err.h>
@@ -35,6 +36,7 @@ struct tls_stream::impl {
   detail::stream_core_ptr core;
   ssl::stream<detail::stream_socket_type&> stream;
   bool client = false;
+  bool cut = false;         // an operation was cut short: the engine may be mid-record
   std::string server_name;  // a client's: what the certificate must name
 
   static detail::stream_core_ptr non_null(detail::stream_core_ptr s) {
@@ -116,14 +118,35 @@ void set_min_tls12(ssl::context& ctx) {
 
 // `what` names the call and, when known, the server a client checks: a
 // refused certificate is only half a story without whose it was.
+// Marks the session cut when its operation's await throws (cancelled): that
+// may leave OpenSSL's engine halfway through a record, and a later operation
+// could wait forever on it. Not when the frame is destroyed without
+// resuming (a runtime torn down): the stream may be gone by then.
+struct cut_unless_finished {
+  tls_stream::impl& i;
+  bool finished = false;
+  int unwinding = std::uncaught_exceptions();
+  ~cut_unless_finished() {
+    if (!finished && std::uncaught_exceptions() > unwinding) i.cut = true;
+  }
+};
+
 task<void> run_handshake(tls_stream::impl& i, std::string what) {
+  cut_unless_finished guard{i};
   boost::system::error_code ec = co_await i.stream.async_handshake(
       i.client ? ssl::stream_base::client : ssl::stream_base::server, weft::use_task_nothrow);
+  guard.finished = true;
   if (ec) throw_tls(ec, what.c_str(), i.stream.native_handle());
 }
 
 tls_stream::impl& checked(const std::unique_ptr<tls_stream::impl>& p, const char* what) {
   if (!p) detail::throw_errno(EBADF, what);
+  if (p->cut)
+    detail::throw_net_error(std::make_error_code(std::errc::operation_canceled),
+                            fmt::format("{}: an earlier operation on this session was cancelled, "
+                                        "which leaves it unusable (close it)",
+                                        what)
+                                .c_str());
   return *p;
 }
 
@@ -225,8 +248,10 @@ task<void> tls_stream::handshake() {
 
 task<std::size_t> tls_stream::read_some(std::span<char> buf) {
   impl& i = checked(impl_, "tls_stream::read_some");
+  cut_unless_finished guard{i};
   auto [ec, n] = co_await i.stream.async_read_some(boost::asio::buffer(buf.data(), buf.size()),
                                                    weft::use_task_nothrow);
+  guard.finished = true;
   if (!ec) co_return n;
   if (ec == boost::asio::error::eof) co_return 0;  // the peer's close_notify
   throw_tls(ec, "tls_stream::read_some");
@@ -245,15 +270,19 @@ task<void> tls_stream::read_exact(std::span<char> buf) {
 
 task<void> tls_stream::write_all(std::span<const char> data) {
   impl& i = checked(impl_, "tls_stream::write_all");
+  cut_unless_finished guard{i};
   auto [ec, n] = co_await boost::asio::async_write(i.stream, boost::asio::buffer(data.data(), data.size()),
                                                    weft::use_task_nothrow);
+  guard.finished = true;
   (void)n;
   check(ec, "tls_stream::write_all");
 }
 
 task<void> tls_stream::shutdown() {
   impl& i = checked(impl_, "tls_stream::shutdown");
+  cut_unless_finished guard{i};
   boost::system::error_code ec = co_await i.stream.async_shutdown(weft::use_task_nothrow);
+  guard.finished = true;
   // Our close_notify went out; a peer that closes TCP instead of answering
   // with its own is common and harmless at this point.
   if (ec && ec != boost::asio::error::eof && ec != ssl::error::stream_truncated) {

@@ -30,7 +30,9 @@
 // shutdown() sends close_notify and waits for the peer's (or its TCP close),
 // so a peer that neither answers nor closes holds it: bound it with
 // weft::timeout. Cancellation: every operation ends with weft::cancelled on
-// abort or timeout; the session is then unusable (close it).
+// abort or timeout; the session is then unusable: later operations on it
+// throw net_error (operation_canceled, "...cancelled, which leaves it
+// unusable"); close it.
 #pragma once
 
 #include <cstddef>

@@ -246,6 +246,45 @@ TEST_SUITE("net/tls") {
     }());
   }
 
+  TEST_CASE("after a write cut by a timeout, the session refuses further operations") {
+    // The engine may be halfway through a record: a second write_all used to
+    // wait forever rather than fail.
+    weft::runtime rt{workers(2)};
+    weft_net_test::temp_dir dir;
+    auto cert = weft_net_test::make_self_signed(dir.path());
+    rt.block_on([&]() -> weft::task<void> {
+      auto server_ctx = tls_context::server(cert.cert, cert.key);
+      auto client_ctx = tls_context::client();
+      client_ctx.load_verify_file(cert.cert);
+      auto l = tcp_listener::bind({"127.0.0.1", 0});
+      auto port = l.local_endpoint().port();
+      // A server that shakes hands and then reads nothing.
+      auto srv = weft::spawn([](tcp_listener& l, tls_context ctx) -> weft::task<tls_stream> {
+        tls_stream t = tls_stream::server(co_await l.accept(), ctx);
+        co_await t.handshake();
+        co_return t;
+      }(l, server_ctx));
+      auto t = co_await tls_stream::connect("127.0.0.1", port, client_ctx);
+      tls_stream quiet = co_await srv;
+      std::string big(64 << 20, 'x');  // more than the socket buffers hold
+      CHECK_THROWS_AS(co_await weft::timeout(100ms, t.write_all(big)), weft::timed_out);
+      auto t0 = std::chrono::steady_clock::now();
+      std::string message;
+      try {
+        co_await weft::timeout(5s, t.write_all("more"));
+      } catch (const weft::net::net_error& e) {
+        message = e.what();
+      }
+      CHECK(message.find("tls_stream::write_all: an earlier operation on this session was cancelled") !=
+            std::string::npos);
+      CHECK(std::chrono::steady_clock::now() - t0 < 1s);
+      char c;
+      CHECK_THROWS_AS(co_await t.read_some(std::span<char>(&c, 1)), weft::net::net_error);
+      CHECK_THROWS_AS(co_await t.shutdown(), weft::net::net_error);
+      t.close();
+    }());
+  }
+
   TEST_CASE("a handshake with a peer that speaks no TLS hints so") {
     weft::runtime rt{workers(2)};
     weft_net_test::temp_dir dir;
