@@ -13,6 +13,10 @@
 // the exception). use_task_nothrow returns every argument instead, the
 // error_code first (an error_code alone for void(error_code)).
 //
+// Asio's own behaviour carries over: an Asio socket that has reported eof
+// can leave a later async_read_some waiting for good (plain Asio does the
+// same); stop reading at eof. (weft's own read_some returns 0 again.)
+//
 // Where things run. The operation starts on the awaiting task's thread
 // (inside await_suspend); its completion handler runs wherever the
 // operation's executor runs it, normally the home worker of the I/O object,
