@@ -52,6 +52,13 @@ using trace::event;
 
 void worker::start() {
   thread_ = std::thread([this] { run(); });
+  // Named from here, so the OS shows the name once the runtime's constructor
+  // returns. It keeps 15 characters: the index stays, the base name is cut.
+  const runtime_config& cfg = sched_.config();
+  std::string suffix = fmt::format("-{}", index_);
+  std::string base = cfg.thread_name.empty() ? "weft-worker" : cfg.thread_name;
+  std::string name = base.substr(0, 15 - std::min<std::size_t>(suffix.size(), 15)) + suffix;
+  pthread_setname_np(thread_.native_handle(), name.c_str());
 }
 
 void worker::join() {
@@ -100,11 +107,6 @@ void worker::schedule_local(task_header* t, bool to_back) noexcept {
 void worker::run() noexcept {
   set_current(&sched_, this);
   const runtime_config& cfg = sched_.config();
-  // The OS keeps 15 characters: the index stays, the base name is cut.
-  std::string suffix = fmt::format("-{}", index_);
-  std::string base = cfg.thread_name.empty() ? "weft-worker" : cfg.thread_name;
-  std::string name = base.substr(0, 15 - std::min<std::size_t>(suffix.size(), 15)) + suffix;
-  pthread_setname_np(pthread_self(), name.c_str());
   if (cfg.pin_threads) {
     cpu_set_t set;
     CPU_ZERO(&set);

@@ -5,6 +5,8 @@
 #include <pthread.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <thread>
@@ -109,6 +111,24 @@ TEST_SUITE("runtime/config") {
     // Default name, truncated to the 15 characters Linux allows.
     weft::runtime plain{workers(1)};
     CHECK(plain.block_on(thread_name()) == "weft-worker-0");
+  }
+
+  TEST_CASE("the OS shows the workers' names once the constructor returns") {
+    // They were set by each thread as it started: a new user's program that
+    // read /proc right after construction saw the process's name.
+    weft::runtime_config cfg = workers(3);
+    cfg.thread_name = "early";
+    for (int round = 0; round < 20; ++round) {
+      weft::runtime rt{cfg};
+      int named = 0;
+      for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+        std::ifstream comm(entry.path() / "comm");
+        std::string name;
+        std::getline(comm, name);
+        named += name.rfind("early-", 0) == 0;
+      }
+      CHECK(named == 3);
+    }
   }
 
   TEST_CASE("a long thread name is cut before the index, an empty one is the default") {
