@@ -428,6 +428,10 @@ bool tracer::write_file(const std::string& path, const std::deque<pending>& chun
 
 void tracer::collect_workers(buffer* caller) noexcept {
   if (caller) caller->flush();
+  // Spawns and wakes from threads outside the runtime (rt.spawn, block_on)
+  // sit in the shared buffer, which otherwise goes to the writer only with
+  // each clock sync.
+  with_shared([](buffer& b) { b.flush(); });
   for (auto& b : workers_)
     if (b.get() != caller) b->request_flush();
   if (opts_.wake_workers) opts_.wake_workers();

@@ -410,6 +410,32 @@ TEST_SUITE("trace/end_to_end") {
     CHECK(std::filesystem::file_size(trace) < polls * 5 * 12);
   }
 
+  TEST_CASE("flight recorder: a dump keeps the spawns made from outside the workers") {
+    // They go to the tracer's shared buffer, which a dump did not flush: a
+    // new user's dump showed 51 tasks as "(no spawn record)", names lost.
+    temp_dir dir;
+    weft::runtime_config cfg;
+    cfg.worker_threads = 2;
+    cfg.trace_path = dir.file("outside");
+    cfg.trace_flight_recorder = 5s;
+    weft::runtime rt{cfg};
+    std::vector<weft::join_handle<int>> handles;
+    for (int i = 0; i < 20; ++i) handles.push_back(rt.spawn(short_task(i), {.name = "from-main"}));
+    int sum = rt.block_on([](std::vector<weft::join_handle<int>>& hs) -> weft::task<int> {
+      int total = 0;
+      for (auto& h : hs) total += co_await h;
+      co_return total;
+    }(handles));
+    CHECK(sum == 190);
+    const std::string dump = dir.file("dump.wtrace");
+    REQUIRE(rt.dump_trace(dump));
+    run_result r = run_tool({"summary", "--json", dump});
+    INFO("stderr: " << r.err);
+    REQUIRE(r.exit_code == 0);
+    json::value s = json::parse(r.out);
+    CHECK(has_group(s, "from-main"));
+  }
+
   TEST_CASE("flight recorder: a dump holds the last second, not the first; SIGUSR2 dumps too") {
     temp_dir dir;
     const std::string prefix = dir.file("flight");
