@@ -69,7 +69,7 @@ TEST_SUITE("trace/chrome") {
         CHECK(e["ts"].num() == doctest::Approx(40000.0));
       }
       if (e["args"]["task"].u64() == 200) {
-        CHECK(e["name"].str() == "main_task");  // no name: the site's function, short
+        CHECK(e["name"].str() == "task spawned in main_task");  // no name: where it was spawned
         CHECK(e["args"]["outcome"].str() == "blocked");
         CHECK(e["args"]["wait"].str() == "channel");
       }
@@ -94,7 +94,7 @@ TEST_SUITE("trace/chrome") {
     CHECK(count(ev, "i", "io poll (rescue)") == 2);
     CHECK(count(ev, "i", "steal") == sc.want.steals);
     CHECK(count(ev, "C") == 2 * sc.want.depth_samples);  // run queue and inject queue per sample
-    CHECK(count(ev, "X", "blocking job of main_task") == sc.want.blocking_jobs);
+    CHECK(count(ev, "X", "blocking job of task spawned in main_task") == sc.want.blocking_jobs);
     CHECK(doc["otherData"]["warnings"].size() == sc.want.warning_kinds.size());
   }
 

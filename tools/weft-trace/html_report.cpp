@@ -87,7 +87,7 @@ class data_writer {
       if (g) out_ += ',';
       std::string label;
       if (auto it = tl_.sites.find(s_.groups[g].site); it != tl_.sites.end())
-        label = !it->second.name.empty() ? it->second.name : short_function(it->second.function);
+        label = it->second.label();
       json_writer w(out_, true);
       w.begin_object().field("label", label).end_object();
     }

@@ -82,11 +82,15 @@ const site_info* timeline::site_of(std::uint64_t task_id) const {
   return it == sites.end() ? nullptr : &it->second;
 }
 
+std::string site_info::label() const {
+  if (!name.empty()) return name;
+  if (!function.empty()) return fmt::format("task spawned in {}", short_function(function));
+  return {};
+}
+
 std::string timeline::task_label(std::uint64_t task_id) const {
-  if (const site_info* s = site_of(task_id)) {
-    if (!s->name.empty()) return s->name;
-    if (!s->function.empty()) return short_function(s->function);
-  }
+  if (const site_info* s = site_of(task_id))
+    if (std::string l = s->label(); !l.empty()) return l;
   return fmt::format("task {}", task_id);
 }
 

@@ -31,6 +31,10 @@ struct site_info {
   std::string where() const;
   // The same with the function's short name (see short_function).
   std::string short_where() const;
+  // What to call a task spawned here: its name, or for an unnamed task
+  // "task spawned in f" (the site is where the spawn call was, in the parent's
+  // function: "f" alone would read as the parent). Empty without either.
+  std::string label() const;
 };
 
 // A function name as source_location gives it, without return type,
