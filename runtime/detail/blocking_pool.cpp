@@ -25,6 +25,14 @@ struct blocking_pool::shared {
   std::size_t threads = 0;
   std::size_t idle = 0;  // threads waiting for a job
   bool closed = false;
+  // Each traced thread's buffer, and whether it is inside a job (see
+  // flush_idle_traces). The nodes live on the threads' stacks.
+  struct traced_thread {
+    trace::buffer* buffer;
+    bool in_job = false;
+    traced_thread* next = nullptr;
+  };
+  traced_thread* traced = nullptr;
 };
 
 blocking_pool::blocking_pool(scheduler& s, std::size_t max_threads,
@@ -102,6 +110,12 @@ std::size_t blocking_pool::idle_threads() const noexcept {
   return shared_->idle;
 }
 
+void blocking_pool::flush_idle_traces() noexcept {
+  std::lock_guard lock(shared_->mutex);
+  for (auto* t = shared_->traced; t; t = t->next)
+    if (!t->in_job) t->buffer->flush();
+}
+
 void blocking_pool::thread_main(std::shared_ptr<shared> s) noexcept {
   pthread_setname_np(pthread_self(), "weft-blocking");
   set_current(s->sched, nullptr);  // weft::spawn works from blocking code
@@ -114,18 +128,27 @@ void blocking_pool::thread_main(std::shared_ptr<shared> s) noexcept {
              std::uint64_t(::gettid()), 0);
   }
 #endif
+  // Listed while we live, so that a dump may flush our buffer while we hold
+  // no job (flush_idle_traces); in_job changes only under the mutex.
+  shared::traced_thread self{tb};
   std::unique_lock lock(s->mutex);
+  if (tb) {
+    self.next = s->traced;
+    s->traced = &self;
+  }
   for (;;) {
     if (blocking_job* job = s->head) {
       s->head = job->next;
       if (!s->head) s->tail = nullptr;
       --s->queued;
+      self.in_job = true;
       lock.unlock();
       std::uint64_t task_id = job->task_id;  // the job is gone once it ran
       if (tb) tb->emit(trace::event::blocking_begin, 0, 0, 0, task_id, 0);
       job->run(job);
       if (tb) tb->emit(trace::event::blocking_end, 0, 0, 0, task_id, 0);
       lock.lock();
+      self.in_job = false;
       continue;
     }
     if (s->closed) break;
@@ -135,6 +158,11 @@ void blocking_pool::thread_main(std::shared_ptr<shared> s) noexcept {
     if (!woke) break;  // idle for the whole keep-alive: leave
   }
   if (tb) {
+    for (auto** p = &s->traced; *p; p = &(*p)->next)
+      if (*p == &self) {
+        *p = self.next;
+        break;
+      }
     tb->flush();
     set_current_blocking_trace(nullptr);
   }

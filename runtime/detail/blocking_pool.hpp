@@ -37,6 +37,13 @@ class blocking_pool {
   std::size_t threads() const noexcept;
   std::size_t idle_threads() const noexcept;
 
+  // A flight-recorder dump: hands in the trace buffers of the threads that
+  // are between jobs. Only a buffer's own thread may write it, but one that
+  // waits for work or for the mutex leaves it alone until it holds the mutex,
+  // which we hold meanwhile. A thread inside a job keeps its latest events
+  // for the next dump.
+  void flush_idle_traces() noexcept;
+
  private:
   struct shared;
   void unlink(blocking_job* job) noexcept;  // takes a queued job out; the mutex is held

@@ -75,6 +75,9 @@ void scheduler::start() {
       if (!workers_ready_.load(std::memory_order_acquire)) return;
       for (auto& w : workers_) w->unpark();
     };
+    opts.flush_blocking = [this] {
+      if (workers_ready_.load(std::memory_order_acquire)) blocking_->flush_idle_traces();
+    };
     tracer_ = std::make_unique<trace::tracer>(std::move(opts));
   }
 #endif

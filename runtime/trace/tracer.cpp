@@ -432,6 +432,7 @@ void tracer::collect_workers(buffer* caller) noexcept {
   // sit in the shared buffer, which otherwise goes to the writer only with
   // each clock sync.
   with_shared([](buffer& b) { b.flush(); });
+  if (opts_.flush_blocking) opts_.flush_blocking();
   for (auto& b : workers_)
     if (b.get() != caller) b->request_flush();
   if (opts_.wake_workers) opts_.wake_workers();

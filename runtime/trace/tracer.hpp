@@ -359,6 +359,9 @@ struct tracer_options {
   // Flight mode: rouses every worker, so that parked ones answer a dump's
   // flush request (the scheduler's unpark of each).
   std::function<void()> wake_workers;
+  // Flight mode: hands in the buffers of blocking-pool threads between jobs
+  // (they answer no flush request: they may wait for work for seconds).
+  std::function<void()> flush_blocking;
 };
 
 class tracer {

@@ -436,6 +436,55 @@ TEST_SUITE("trace/end_to_end") {
     CHECK(has_group(s, "from-main"));
   }
 
+  TEST_CASE("flight recorder: a dump keeps the jobs of blocking-pool threads waiting for work") {
+    // Such a thread handed its buffer in only when it left the pool (after
+    // the keep-alive, 10 s by default): a dump had none of its jobs.
+    temp_dir dir;
+    weft::runtime_config cfg;
+    cfg.worker_threads = 2;
+    cfg.trace_path = dir.file("blocking");
+    cfg.trace_flight_recorder = 5s;
+    weft::runtime rt{cfg};
+    int sum = rt.block_on([]() -> weft::task<int> {
+      int total = 0;
+      for (int i = 0; i < 3; ++i) total += co_await weft::spawn_blocking([i] { return i; }, {.name = "b-job"});
+      // Spawned from a blocking job: the spawn record is in that thread's buffer.
+      weft::join_handle<int> h =
+          co_await weft::spawn_blocking([] { return weft::spawn(short_task(4), {.name = "from-blocking"}); });
+      total += co_await h;
+      co_return total;
+    }());
+    CHECK(sum == 0 + 1 + 2 + 4);
+    const std::string dump = dir.file("dump.wtrace");
+    REQUIRE(rt.dump_trace(dump));
+    run_result r = run_tool({"summary", "--json", dump});
+    INFO("stderr: " << r.err);
+    REQUIRE(r.exit_code == 0);
+    json::value s = json::parse(r.out);
+    std::uint64_t jobs = 0;
+    for (std::size_t i = 0; i < s["blocking"].size(); ++i) jobs += s["blocking"][i]["jobs"].u64();
+    CHECK(jobs == 4);
+    CHECK(has_group(s, "from-blocking"));
+
+    // Dumps racing threads that take jobs, finish them and leave (TSan).
+    cfg.blocking_keep_alive = 1ms;
+    cfg.trace_path = dir.file("blocking-race");
+    weft::runtime rt2{cfg};
+    auto busy = rt2.spawn([]() -> weft::task<int> {
+      int total = 0;
+      for (int round = 0; round < 50; ++round) {
+        std::vector<weft::join_handle<int>> hs;
+        for (int i = 0; i < 4; ++i) hs.push_back(weft::spawn_blocking([i] { return i; }));
+        for (auto& h : hs) total += co_await h;
+        co_await weft::sleep_for(std::chrono::microseconds(500 * (round % 4)));
+      }
+      co_return total;
+    }());
+    for (int i = 0; i < 10; ++i) CHECK(rt2.dump_trace(dir.file("race" + std::to_string(i) + ".wtrace")));
+    auto join = [](weft::join_handle<int> h) -> weft::task<int> { co_return co_await h; };
+    CHECK(rt2.block_on(join(std::move(busy))) == 50 * 6);
+  }
+
   TEST_CASE("flight recorder: a dump holds the last second, not the first; SIGUSR2 dumps too") {
     temp_dir dir;
     const std::string prefix = dir.file("flight");
