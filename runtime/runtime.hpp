@@ -135,7 +135,9 @@ class runtime {
   runtime_metrics metrics() const;
   // Flight-recorder mode (runtime_config::trace_flight_recorder): writes the
   // last seconds of trace to `path`. Returns false when not flight-recording
-  // or the file cannot be written.
+  // or the file cannot be written. A worker inside one poll for over 200 ms,
+  // or a spawn_blocking job still running, hands in its latest events to the
+  // next dump instead.
   bool dump_trace(const std::string& path);
 
  private:
