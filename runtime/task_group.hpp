@@ -142,7 +142,10 @@ class task_group {
   // Waits for every child; rethrows the first failure (see above). Throws
   // weft::runtime_misuse if another task is in join().
   task<void> join();
-  // Aborts every running child.
+  // Aborts every running child. A join() then waits for them and returns
+  // normally: a child ending with weft::cancelled is no failure. It rethrows
+  // a failure that came first, or one a child threw while it unwound.
+  // Children spawned after cancel() run as usual.
   void cancel() noexcept;
   std::size_t running() const noexcept;
 

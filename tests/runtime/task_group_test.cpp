@@ -72,6 +72,28 @@ TEST_SUITE("runtime/task_group") {
     }());
   }
 
+  TEST_CASE("cancel then join: returns once the children end cancelled; a failure still comes out") {
+    weft::runtime rt{workers(2)};
+    std::atomic<int> alive{0};
+    rt.block_on([&]() -> weft::task<void> {
+      weft::task_group group;
+      for (int i = 0; i < 10; ++i) group.spawn(sleep_long(alive));
+      co_await weft::sleep_for(2ms);
+      CHECK(alive == 10);
+      group.cancel();
+      co_await group.join();  // the children's weft::cancelled is no failure
+      CHECK(alive == 0);
+      CHECK(group.running() == 0);
+      // A child that throws something else while it unwinds is one.
+      group.spawn(sleep_long(alive));
+      group.spawn(fail_when_aborted("failed while cancelled"));
+      co_await weft::sleep_for(2ms);
+      group.cancel();
+      CHECK_THROWS_WITH_AS(co_await group.join(), "failed while cancelled", std::runtime_error);
+      CHECK(alive == 0);
+    }());
+  }
+
   TEST_CASE("after a failure children start aborted until join rethrows it; then a new round runs") {
     weft::runtime rt{workers(2)};
     std::atomic<int> sum{0};
