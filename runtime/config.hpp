@@ -56,7 +56,10 @@ struct runtime_config {
   // Flight recorder: keep only the last this-many seconds of trace in memory
   // and write them on runtime::dump_trace() or SIGUSR2 (to
   // "<trace_path>.<unix time>.wtrace"). 0: the WEFT_TRACE_FLIGHT environment
-  // variable if set, else stream the whole trace to trace_path.
+  // variable if set, else stream the whole trace to trace_path. Memory bounds
+  // it too: each worker keeps at most 2 MiB of records (32 chunks of 64 KiB),
+  // so a worker polling flat out keeps its last few tens of milliseconds; it
+  // loses its oldest records first.
   std::chrono::seconds trace_flight_recorder{0};
 };
 

@@ -29,6 +29,9 @@ enum class event : std::uint8_t {
   time_base = 18,
   // Version 4 on: a whole poll in one record, written at its end (FORMAT.md).
   poll = 19,
+  // Flight-recorder dumps only, in the definitions chunk: a thread's events
+  // before x (ticks since start) may be incomplete (a8 kind, a16 index).
+  trimmed = 20,
 };
 
 enum class poll_source : std::uint8_t { lifo = 0, local = 1, inject = 2, stolen = 3, other = 4 };
@@ -86,6 +89,8 @@ struct chunk_header {
 static_assert(sizeof(chunk_header) == 32);
 
 inline constexpr std::uint32_t chunk_magic = 0x4B484357u;
+// A flight-recorder dump's definitions chunks: thread kind other, this index.
+inline constexpr std::uint16_t definitions_index = 0xffff;
 // A chunk holds 64 KiB of records, as it held 2048 records of 32 bytes.
 inline constexpr std::uint32_t unit_bytes = 8;
 inline constexpr std::uint32_t units_per_slot = sizeof(slot) / unit_bytes;

@@ -121,12 +121,23 @@ std::uint32_t buffer::switches_field(std::uint64_t ts) noexcept {
   return std::uint32_t(std::min<std::uint64_t>(switches_ - before, 0xfffffffeu) + 1);
 }
 
+chunk* buffer::take_free() noexcept {
+  std::lock_guard lock(pool_mutex_);
+  if (free_.empty()) return nullptr;
+  chunk* c = free_.back();
+  free_.pop_back();
+  return c;
+}
+
 bool buffer::next_chunk(std::uint64_t ts) noexcept {
   if (current_) hand_in(true);
-  std::lock_guard lock(pool_mutex_);
-  if (free_.empty()) return false;
-  current_ = free_.back();
-  free_.pop_back();
+  chunk* c = take_free();
+  // Flight mode: the rest of the pool is in the window (the writer trims it
+  // only every few chunks or 100 ms): our oldest chunk there makes room. A
+  // flight recorder loses its oldest events, not its newest.
+  if (!c && tracer_.flight_mode() && tracer_.reclaim_oldest(*this)) c = take_free();
+  if (!c) return false;
+  current_ = c;
   count_ = 0;
   base_ = ts;
   chunk_taken_ns_ = steady_now_ns();
@@ -212,18 +223,27 @@ std::uint32_t buffer::string_id(const char* s) noexcept {
   auto* bytes = reinterpret_cast<unsigned char*>(r + 2);
   std::memset(bytes, 0, payload * unit_bytes);
   std::memcpy(bytes, s, len);
+  if (!tracer_.keep_definition(r, 2 * units_per_slot + payload)) return 0;
   strings_.emplace(s, id);
   return id;
 }
 
 std::uint32_t buffer::site_id_slow(std::uint64_t key, const char* name, const std::source_location& where) noexcept {
   if (auto it = sites_.find(key); it != sites_.end()) return it->second;
+  // Defined only once every part of it is: a site whose record or strings
+  // were dropped (pool empty) is tried again at its next spawn, rather than
+  // cached undefined for the rest of the trace. Until then its spawns have
+  // no site (0).
   std::uint32_t file = string_id(where.file_name());
   std::uint32_t function = string_id(where.function_name());
-  std::uint32_t name_id = string_id(name);
+  std::uint32_t name_id = name ? string_id(name) : 0;
+  if (file == 0 || function == 0 || (name && name_id == 0)) return 0;
+  slot* r = place(now(), 2 * units_per_slot);
+  if (!r) return 0;
   std::uint32_t id = tracer_.next_site_id();
-  emit(event::site, 0, 0, id, (std::uint64_t(file) << 32) | where.line(),
-       (std::uint64_t(function) << 32) | name_id);
+  fill_long(r, event::site, 0, 0, id, (std::uint64_t(file) << 32) | where.line(),
+            (std::uint64_t(function) << 32) | name_id);
+  if (!tracer_.keep_definition(r, 2 * units_per_slot)) return 0;
   sites_.emplace(key, id);
   return id;
 }
@@ -364,12 +384,98 @@ void tracer::trim_window() noexcept {
     bool starving = held[p.owner] + 2 > p.owner->pool_size();
     if (too_old || starving) {
       --held[p.owner];
-      p.owner->recycle(p.c);
+      drop_from_window(p);
     } else {
       kept.push_back(p);
     }
   }
   window_.swap(kept);
+}
+
+bool tracer::keep_definition(const slot* record, std::uint32_t units) noexcept {
+  if (!flight_mode()) return true;  // the stream has it, and a streamed file keeps all
+  std::lock_guard lock(definitions_mutex_);
+  const std::size_t start = definitions_.size();
+  const auto* first = reinterpret_cast<const std::uint64_t*>(record);
+  try {
+    definitions_.insert(definitions_.end(), first, first + units);
+    definition_starts_.push_back(std::uint32_t(start));
+  } catch (const std::bad_alloc&) {
+    definitions_.resize(start);
+    return false;
+  }
+  // Its time is the definitions chunk's base (write_definitions).
+  std::memset(&definitions_[start], 0, sizeof record->delta);
+  return true;
+}
+
+void tracer::drop_from_window(const pending& p) noexcept {
+  p.owner->trimmed_until = std::max(p.owner->trimmed_until, p.last_ts);
+  p.owner->recycle(p.c);
+}
+
+void tracer::write_definitions(std::FILE* f, std::uint64_t base) noexcept {
+  std::uint64_t seq = 0;
+  auto header = [&](std::size_t units) {
+    chunk_header h{chunk_magic, std::uint16_t(thread_kind::other), definitions_index, std::uint32_t(units), 0,
+                   seq++, base};
+    std::fwrite(&h, sizeof h, 1, f);
+  };
+  // First chunk, always written (its presence says the dump lists its
+  // trims): a `trimmed` record for each thread that lost chunks, saying
+  // where its events are whole from.
+  std::vector<const buffer*> trimmed;
+  auto note = [&](const buffer& b) {
+    if (b.trimmed_until) trimmed.push_back(&b);
+  };
+  try {
+    for (auto& b : workers_) note(*b);
+    note(*shared_);
+    std::lock_guard lock(blocking_mutex_);
+    for (auto& b : blocking_) note(*b);
+  } catch (const std::bad_alloc&) {  // the dump goes without some of them
+  }
+  header(trimmed.size() * 2 * units_per_slot);
+  for (const buffer* b : trimmed) {
+    slot r[2]{};
+    r[0].type = std::uint8_t(event::trimmed) | long_flag;
+    r[0].a8 = std::uint8_t(b->kind());
+    r[0].a16 = b->index();
+    r[0].x = b->trimmed_until;
+    std::fwrite(r, sizeof r, 1, f);
+  }
+  // Then the strings and sites, in chunks of whole records.
+  std::lock_guard lock(definitions_mutex_);
+  std::size_t at = 0;  // index into definition_starts_
+  while (at < definition_starts_.size()) {
+    std::size_t begin = definition_starts_[at], end = begin;
+    while (at < definition_starts_.size()) {
+      std::size_t next = at + 1 < definition_starts_.size() ? definition_starts_[at + 1] : definitions_.size();
+      if (next - begin > units_per_chunk) break;
+      end = next;
+      ++at;
+    }
+    header(end - begin);
+    std::fwrite(&definitions_[begin], unit_bytes, end - begin, f);
+  }
+}
+
+bool tracer::reclaim_oldest(buffer& b) noexcept {
+  // Not while a dump writes the window: its file I/O holds the mutex, and a
+  // worker should drop events rather than stall behind it.
+  if (writing_dump_.load(std::memory_order_relaxed)) return false;
+  std::lock_guard lock(mutex_);
+  // Each buffer's chunks sit in its own order in both, and the window's are
+  // older than the queue's.
+  for (std::deque<pending>* list : {&window_, &queue_}) {
+    auto it = std::find_if(list->begin(), list->end(), [&](const pending& p) { return p.owner == &b; });
+    if (it != list->end()) {
+      drop_from_window(*it);
+      list->erase(it);
+      return true;
+    }
+  }
+  return false;
 }
 
 void tracer::writer_main() noexcept {
@@ -421,6 +527,13 @@ bool tracer::write_file(const std::string& path, const std::deque<pending>& chun
   std::uint64_t rate = ticks_are_tsc ? ticks_per_second(start_, take_sync_point()) : 1'000'000'000;
   file_header h = make_header(rate, flight);
   std::fwrite(&h, sizeof h, 1, f);
+  if (flight) {
+    // The chunks that defined the window's strings and sites may be gone
+    // from it: every definition comes first, timed at the oldest chunk.
+    std::uint64_t base = chunks.empty() ? 0 : chunks.front().c->header.base;
+    for (auto& p : chunks) base = std::min(base, p.c->header.base);
+    write_definitions(f, base);
+  }
   for (auto& p : chunks) write_chunk(f, p.c);
   bool ok = std::fflush(f) == 0;
   return std::fclose(f) == 0 && ok;
@@ -458,11 +571,14 @@ bool tracer::dump(const std::string& path, buffer* caller) {
 }
 
 bool tracer::write_dump(const std::string& path) {
-  // Sites and strings are defined once per buffer stream; a window may have
-  // lost the chunk that defined them, so weft-trace shows such tasks by id.
+  // Sites and strings are defined once per buffer stream, in chunks the
+  // window may have lost: write_file puts the kept copies first.
   std::lock_guard lock(mutex_);
   absorb_queue();  // chunks handed in since the writer's last pass belong in the dump
-  return write_file(path, window_, true);
+  writing_dump_.store(true, std::memory_order_relaxed);
+  bool ok = write_file(path, window_, true);
+  writing_dump_.store(false, std::memory_order_relaxed);
+  return ok;
 }
 
 void tracer::stop() noexcept {
@@ -472,8 +588,14 @@ void tracer::stop() noexcept {
   }
   for (auto& b : workers_) b->flush();
   {
-    std::lock_guard lock(blocking_mutex_);
-    for (auto& b : blocking_) b->flush();
+    // Not flushed under blocking_mutex_: a flush takes mutex_, and a dump
+    // holds mutex_ while it takes blocking_mutex_.
+    std::vector<buffer*> blocking;
+    {
+      std::lock_guard lock(blocking_mutex_);
+      for (auto& b : blocking_) blocking.push_back(b.get());
+    }
+    for (buffer* b : blocking) b->flush();
   }
   // The last sync point, after every other record (and flushing the shared buffer).
   sync_point last = record_sync();

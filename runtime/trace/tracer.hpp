@@ -240,6 +240,9 @@ class buffer {
   thread_kind kind() const noexcept { return kind_; }
   std::uint16_t index() const noexcept { return index_; }
   std::size_t pool_size() const noexcept { return owned_.size(); }
+  // Flight mode, under the tracer's mutex: the latest time of a chunk of
+  // ours that left the window; our events after it are all there.
+  std::uint64_t trimmed_until = 0;
 
  private:
   // Reserves n contiguous units for a record at `ts` (made no earlier than
@@ -264,6 +267,7 @@ class buffer {
     return s;
   }
   slot* place_slow(std::uint64_t ts, std::uint32_t n) noexcept;
+  chunk* take_free() noexcept;  // from the pool, or nullptr
   slot* slot_at(std::uint32_t unit) noexcept { return reinterpret_cast<slot*>(current_->body + unit * unit_bytes); }
   // A compact record needs a unit free in a chunk that already holds a
   // record (its time counts from that record's; count_ - 1 wraps for an
@@ -407,6 +411,16 @@ class tracer {
   bool flight_mode() const noexcept { return opts_.flight_window.count() > 0; }
   const std::string& path() const noexcept { return opts_.path; }
 
+  // A string or site record just written (`units` long): in flight mode a
+  // copy is kept for every dump (the window soon loses the chunk that has
+  // it). False if it could not be kept: the caller then does not cache the
+  // id, and defines it again at its next use.
+  bool keep_definition(const slot* record, std::uint32_t units) noexcept;
+  // Flight mode, for a buffer whose pool ran dry: its oldest chunk in the
+  // window (or the queue) goes back to its pool. False if it has none there,
+  // or a dump is being written.
+  bool reclaim_oldest(buffer& b) noexcept;
+
   static void request_dump_from_signal() noexcept;
   // A buffer answered a flush request (collect_workers waits for these).
   void flush_answered() noexcept;
@@ -421,6 +435,11 @@ class tracer {
   void write_chunk(std::FILE* f, const chunk* c) noexcept;
   file_header make_header(std::uint64_t ticks_per_second, bool flight) const noexcept;
   bool write_file(const std::string& path, const std::deque<pending>& chunks, bool flight);
+  // A dump's first chunks: the kept definitions (thread kind other, index
+  // definitions_index), their records timed at `base`.
+  void write_definitions(std::FILE* f, std::uint64_t base) noexcept;
+  // Under mutex_: a chunk leaves the window for its pool.
+  void drop_from_window(const pending& p) noexcept;
   void trim_window() noexcept;
   // Flight mode, mutex_ held: handed-in chunks join the window.
   void absorb_queue() noexcept;
@@ -442,6 +461,9 @@ class tracer {
   std::mutex shared_mutex_;
   std::vector<std::unique_ptr<buffer>> blocking_;
   std::mutex blocking_mutex_;
+  std::mutex definitions_mutex_;                  // guards the two below
+  std::vector<std::uint64_t> definitions_;        // flight mode: every string and site record
+  std::vector<std::uint32_t> definition_starts_;  // where each record begins in definitions_
   std::atomic<std::uint32_t> next_string_{1};
   std::atomic<std::uint32_t> next_site_{1};
 
@@ -453,6 +475,7 @@ class tracer {
   std::deque<pending> window_;  // flight mode: retained chunks, oldest first
   bool stopping_ = false;
   bool urgent_ = false;  // a chunk in queue_ that should not wait for a batch
+  std::atomic<bool> writing_dump_{false};  // set under mutex_; read without it by reclaim_oldest
   static constexpr std::size_t writer_batch = 4;
   std::uint64_t ticks_per_second_ = ticks_are_tsc ? 0 : 1'000'000'000;  // writer thread: rate from start to its latest sync
   std::thread writer_;

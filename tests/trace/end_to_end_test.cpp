@@ -66,6 +66,18 @@ weft::task<void> tick_for(std::chrono::milliseconds total) {
   for (auto t = 0ms; t < total; t += 20ms) co_await weft::sleep_for(20ms);
 }
 
+// Spawns a named child every few ms from one site until told to stop.
+weft::task<void> spawn_loop(const std::atomic<bool>& stop) {
+  while (!stop.load()) {
+    co_await weft::spawn(short_task(1), {.name = "from-one-site"});
+    co_await weft::sleep_for(2ms);
+  }
+}
+
+weft::task<void> yield_until(const std::atomic<bool>& stop) {
+  while (!stop.load()) co_await weft::yield_now();
+}
+
 bool has_group(const json::value& summary, const std::string& name) {
   for (const auto& g : summary["groups"].items)
     if (g["name"].str() == name) return true;
@@ -483,6 +495,58 @@ TEST_SUITE("trace/end_to_end") {
     for (int i = 0; i < 10; ++i) CHECK(rt2.dump_trace(dir.file("race" + std::to_string(i) + ".wtrace")));
     auto join = [](weft::join_handle<int> h) -> weft::task<int> { co_return co_await h; };
     CHECK(rt2.block_on(join(std::move(busy))) == 50 * 6);
+  }
+
+  TEST_CASE("flight recorder: a long-running service's dump keeps names, its whole window and its newest events") {
+    temp_dir dir;
+    weft::runtime_config cfg;
+    cfg.worker_threads = 2;
+    cfg.trace_path = dir.file("long");
+    cfg.trace_flight_recorder = 1s;
+    weft::runtime rt{cfg};
+    std::atomic<bool> stop_spawning{false};
+    auto spawner = rt.spawn(spawn_loop(stop_spawning));
+    std::this_thread::sleep_for(1600ms);  // the site's definition is older than the window
+    auto summary_of = [&](const std::string& dump) {
+      REQUIRE(rt.dump_trace(dump));
+      run_result r = run_tool({"summary", "--json", dump});
+      INFO("stderr: " << r.err);
+      REQUIRE(r.exit_code == 0);
+      return json::parse(r.out);
+    };
+    {
+      // The dump carries every string and site: the children keep their
+      // name (they were "site #N" once the defining chunk left the window).
+      // And a worker that idled (this load keeps one mostly parked) has
+      // lost only chunks older than the window: the span is the window, not
+      // the moment since that worker's first kept record.
+      json::value s = summary_of(dir.file("quiet.wtrace"));
+      CHECK(has_group(s, "from-one-site"));
+      CHECK(s["span_ns"].u64() >= 800'000'000);
+      CHECK(s["span_ns"].u64() < 1'400'000'000);
+    }
+    {
+      // Two tasks yielding flat out fill chunks faster than the tracer's
+      // writer trims the window: a worker out of chunks takes back its
+      // oldest, rather than drop its newest events.
+      std::atomic<bool> stop_yielding{false};
+      auto a = rt.spawn(yield_until(stop_yielding));
+      auto b = rt.spawn(yield_until(stop_yielding));
+      std::this_thread::sleep_for(300ms);
+      json::value s = summary_of(dir.file("busy.wtrace"));
+      stop_yielding = true;
+      auto join2 = [](weft::join_handle<void> x, weft::join_handle<void> y) -> weft::task<void> {
+        co_await x;
+        co_await y;
+      };
+      rt.block_on(join2(std::move(a), std::move(b)));
+      CHECK(s["decode"]["dropped_events"].u64() == 0);
+      CHECK(s["decode"]["lost_chunks"].u64() == 0);
+      CHECK(has_group(s, "from-one-site"));
+    }
+    stop_spawning = true;
+    auto join = [](weft::join_handle<void> h) -> weft::task<void> { co_await h; };
+    rt.block_on(join(std::move(spawner)));
   }
 
   TEST_CASE("flight recorder: a dump holds the last second, not the first; SIGUSR2 dumps too") {

@@ -64,12 +64,22 @@ class summarizer {
   void find_span() {
     s_.span_begin = tl_.first_ts;
     s_.span_end = tl_.last_ts;
-    if (!tl_.trace->header.flight_recorder()) return;
-    // Each thread's retained window began at its own time: count from where
-    // all the workers' windows overlap.
-    for (const thread_stream& t : tl_.trace->threads)
-      if (t.id.kind == thread_kind::worker && !t.records.empty())
-        s_.span_begin = std::max(s_.span_begin, std::min(t.records.front().ts, s_.span_end));
+    const trace_data& trace = *tl_.trace;
+    if (!trace.header.flight_recorder()) return;
+    // Each worker's retained window began at its own time: count from where
+    // they are all whole. A dump says where that is for each worker that
+    // lost chunks (an idle one may have lost only old ones); for an older
+    // dump, which does not, a worker's first record has to do.
+    for (const thread_stream& t : trace.threads) {
+      if (t.id.kind != thread_kind::worker) continue;
+      std::uint64_t from = 0;
+      if (trace.lists_trims) {
+        if (auto it = trace.whole_from.find(t.id); it != trace.whole_from.end()) from = it->second;
+      } else if (!t.records.empty()) {
+        from = t.records.front().ts;
+      }
+      s_.span_begin = std::max(s_.span_begin, std::min(from, s_.span_end));
+    }
   }
 
   void workers() {

@@ -101,8 +101,8 @@ void write_summary_json(json_writer& w, const timeline& tl, const summary& s) {
   for (const auto& wk : tl.wakes) from_tasks += wk.waker != 0;
   w.field("wakes_from_tasks", from_tasks);
   w.field("steals_of_unknown_tasks", tl.odd.steals_of_unknown_tasks);
-  // The same drops counted twice by the recorder: in chunk headers and in
-  // `drops` records (they agree in a complete trace).
+  // Drops as chunk headers count them, and as `drops` records do (the
+  // format has them; weft's tracer writes none, so that count is 0).
   std::uint64_t in_headers = 0, in_records = 0;
   for (const thread_stream& ts : t.threads) {
     in_headers += ts.dropped;

@@ -189,6 +189,21 @@ class decoder {
   }
 
   void chunk(const chunk_header& h, std::size_t body, std::size_t count, bool cut) {
+    if (h.kind == std::uint16_t(thread_kind::other) && h.index == tr::definitions_index) {
+      // A flight-recorder dump's strings, sites and trims: read, but no
+      // thread's.
+      thread_stream scratch;
+      ++out_.report.chunks;
+      out_.lists_trims = true;
+      if (compact_) slots(scratch, h, body, count, cut);
+      else records(scratch, body, count, cut);
+      for (const record& r : scratch.records) {
+        if (r.type != rec::trimmed) continue;
+        std::uint64_t& from = out_.whole_from[{thread_kind(r.a8), r.a16}];
+        from = std::max(from, r.x);
+      }
+      return;
+    }
     thread_stream& s = stream({thread_kind(h.kind), h.index});
     ++out_.report.chunks;
     ++s.chunks;
@@ -274,7 +289,8 @@ class decoder {
         continue;
       }
       // A type the reader does not know still has a known length: skipped.
-      bool known = type != 0 && (type <= last_record_type || (v4_ && type == std::uint8_t(rec::poll)));
+      bool known = type != 0 && (type <= last_record_type || (v4_ && type == std::uint8_t(rec::poll)) ||
+                                 (is_long && type == std::uint8_t(rec::trimmed)));
       if (!known || (!is_long && !short_type(type, v4_))) {
         ++out_.report.unknown_records;
         continue;
@@ -498,6 +514,10 @@ class tick_converter {
 void convert_ticks(trace_data& t) {
   tick_converter c(t);
   for (thread_stream& s : t.threads) c.convert(s);
+  for (auto& [id, from] : t.whole_from) {
+    std::size_t segment = 0;
+    from = c.ns(from, segment);
+  }
 }
 
 }  // namespace

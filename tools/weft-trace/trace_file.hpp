@@ -18,6 +18,7 @@
 #pragma once
 
 #include <compare>
+#include <map>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -137,6 +138,11 @@ struct trace_data {
   std::unordered_map<std::uint32_t, std::string> strings;
   std::unordered_map<std::uint32_t, raw_site> sites;
   decode_report report;
+  // Flight-recorder dumps that list their trims (a definitions chunk): per
+  // thread that lost older chunks, the time (ns, once converted) its events
+  // are whole from. Threads not listed lost none.
+  bool lists_trims = false;
+  std::map<thread_id, std::uint64_t> whole_from;
 
   const std::string* string_at(std::uint32_t id) const {
     auto it = strings.find(id);
