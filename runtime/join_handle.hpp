@@ -63,11 +63,21 @@ class join_handle {
  private:
   detail::task_header* checked() const noexcept { return h_; }
 
+  // While registered in target->joiner, the awaiting task holds a reference
+  // on itself, dropped by whoever takes it out again (the completer, which
+  // wakes it; on_cancel; or the destructor). A waiting task whose frame is
+  // destroyed (its runtime went) leaves no dangling joiner behind, and one
+  // the completer took stays in memory until the completer is done with it.
   struct awaiter : detail::cancel_hook {
     detail::task_header* target;
     detail::task_header* me = nullptr;
     bool cancelled_wait = false;
+    bool registered = false;
 
+    ~awaiter() {
+      if (registered) [[unlikely]]
+        detail::unregister_joiner(target, me);
+    }
     bool await_ready() const noexcept {
       return !target || (target->state.load(std::memory_order_acquire) & detail::state::complete);
     }
@@ -83,11 +93,16 @@ class join_handle {
       fire = &on_cancel;
       me->hook = this;
       detail::task_header* expected = nullptr;
+      // Before the exchange: once it is made we may run elsewhere at once.
+      me->refs.fetch_add(1, std::memory_order_relaxed);
+      registered = true;
       // acq_rel: on failure we read the completed result; on success the
       // completer's exchange sees our registration.
       if (target->joiner.compare_exchange_strong(expected, me, std::memory_order_acq_rel,
                                                  std::memory_order_acquire))
         return true;
+      registered = false;
+      me->refs.fetch_sub(1, std::memory_order_relaxed);  // not the last: the scheduler holds one
       me->hook = nullptr;
       return false;
     }
@@ -97,11 +112,14 @@ class join_handle {
       if (self->target->joiner.compare_exchange_strong(expected, nullptr,
                                                        std::memory_order_acq_rel)) {
         self->cancelled_wait = true;
+        self->registered = false;
+        detail::drop_ref(self->me);  // not the last: the scheduler holds one
         detail::wake(self->me);
       }
       // else: the task completed and its completion wakes us.
     }
     T await_resume() {
+      registered = false;  // taken out by whoever woke us
       if (me) me->hook = nullptr;
       if (cancelled_wait) throw cancelled{};
       if (!target) throw runtime_misuse("weft: awaited an empty join_handle");

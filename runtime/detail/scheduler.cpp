@@ -234,7 +234,10 @@ void scheduler::finish_completion(task_header* t) noexcept {
   owned_.remove(t);
   release_context(std::exchange(t->context, nullptr));
   task_header* joiner = t->joiner.exchange(joined_marker, std::memory_order_acq_rel);
-  if (joiner) wake(joiner);
+  if (joiner) {
+    wake(joiner);
+    drop_ref(joiner);  // its registration's (see join_handle's awaiter)
+  }
   drop_ref(t);
 }
 
@@ -257,7 +260,12 @@ void scheduler::destroy_remaining_tasks() noexcept {
     t->frame_gone = true;
     t->frame.destroy();  // refs >= 1 (ours), so the block stays for the handle
     task_header* joiner = t->joiner.exchange(joined_marker, std::memory_order_acq_rel);
-    (void)joiner;  // its task is being destroyed too
+    if (joiner) {
+      // A task of another runtime waits for this one: it hears that it was
+      // cancelled. One of ours is being destroyed too.
+      if (joiner->sched != this) wake(joiner);
+      drop_ref(joiner);
+    }
     drop_ref(t);
   }
 }

@@ -115,6 +115,10 @@ static_assert(header_size % 16 == 0);
 void wake(task_header* t) noexcept;          // make a suspended task runnable
 void abort_task(task_header* t) noexcept;    // request cancellation
 void drop_ref(task_header* t) noexcept;      // release a join handle's or the scheduler's ref
+// A join awaiter destroyed while `joiner` waits in target->joiner (its frame
+// destroyed at shutdown): takes it out, or leaves it to the completer that
+// already did.
+void unregister_joiner(task_header* target, task_header* joiner) noexcept;
 bool release_after_poll(task_header* t) noexcept;  // end an exclusive claim; true if requeued
 void hold_completion(task_header* t, std::uint32_t n) noexcept;  // delay t's completion
 void release_completion_hold(task_header* t) noexcept;           // maybe complete t now

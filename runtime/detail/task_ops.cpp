@@ -101,6 +101,13 @@ void drop_ref(task_header* t) noexcept {
   t->frame.destroy();  // operator delete sees refs == 0 and frees the block
 }
 
+void unregister_joiner(task_header* target, task_header* joiner) noexcept {
+  task_header* expected = joiner;
+  if (target->joiner.compare_exchange_strong(expected, nullptr, std::memory_order_acq_rel))
+    drop_ref(joiner);  // not the last: the scheduler holds one until the frame is gone
+  // else: the completer took it and drops the reference after its wake.
+}
+
 namespace {
 // g++ names a spawn site inside a coroutine's body after the coroutine's
 // actor: "void f(f(int)::_Z1fi.Frame*)". The user wrote "f(int)".

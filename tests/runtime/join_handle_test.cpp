@@ -582,6 +582,42 @@ TEST_SUITE("runtime/join_handle") {
     CHECK(done.load());
   }
 
+  TEST_CASE("a task joining a task of another runtime hears cancelled when that runtime goes") {
+    // It was never woken: the other runtime took every joiner for one of
+    // its own tasks, destroyed with it.
+    weft::runtime a{workers(1)};
+    auto b = std::make_unique<weft::runtime>(workers(1));
+    weft::join_handle<int> h = b->spawn([]() -> weft::task<int> {
+      co_await weft::sleep_for(1h);
+      co_return 1;
+    }());
+    std::thread destroyer([&] {
+      std::this_thread::sleep_for(20ms);
+      b.reset();
+    });
+    CHECK_THROWS_AS(a.block_on(join_foreign(h)), weft::cancelled);
+    destroyer.join();
+  }
+
+  TEST_CASE("a task joining a task of another runtime, destroyed with its own runtime, is not woken later") {
+    // The other task's end woke the joiner it had registered: a task freed
+    // with its runtime (ASan: heap-use-after-free; release: a corrupted
+    // frame cache and a crash at exit).
+    weft::runtime b{workers(1)};
+    weft::join_handle<int> h = b.spawn([]() -> weft::task<int> {
+      co_await weft::sleep_for(30ms);
+      co_return 1;
+    }());
+    {
+      weft::runtime a{workers(1)};
+      a.spawn(join_foreign(h));
+      std::this_thread::sleep_for(10ms);  // it waits in h's joiner slot
+    }
+    std::this_thread::sleep_for(50ms);  // b's task ends
+    CHECK(h.is_finished());
+    CHECK(b.block_on(join_foreign(h)) == 1);  // the result is still there for a join
+  }
+
   TEST_CASE("a non-standard exception crosses a join unchanged") {
     weft::runtime rt{workers(2)};
     bool caught = false;
