@@ -79,15 +79,24 @@ void runtime::check_block_on_allowed() const {
   if (sched_->shutting_down()) throw runtime_misuse("weft::runtime::block_on: the runtime is shutting down");
 }
 
-task<void> runtime::block_on_root(task<void> t, detail::thread_blocker& done,
-                                  std::exception_ptr& error) {
-  detail::block_on_signal signal{done, error};
+task<void> runtime::block_on_root(task<void> t, detail::block_on_signal signal) {
   try {
     co_await std::move(t);
   } catch (...) {
-    error = std::current_exception();
+    signal.core->error = std::current_exception();
   }
   signal.finished = true;
+}
+
+void runtime::wait_for_root(const std::shared_ptr<detail::block_on_core>& core) {
+  // On one of our blocking-pool threads (workers were refused): the runtime's
+  // destruction waits for this thread, so it must be able to let it go.
+  const bool pool_thread = detail::current_scheduler() == sched_.get();
+  if (pool_thread && !sched_->add_pool_waiter(core.get())) throw cancelled{};
+  core->done.wait();
+  if (pool_thread) sched_->remove_pool_waiter(core.get());
+  // acquire: the root's error and value, written before it ended.
+  if (!core->ended.load(std::memory_order_acquire)) throw cancelled{};  // let go; the root ends later
 }
 
 bool runtime::dump_trace(const std::string& path) { return sched_->dump_trace(path); }

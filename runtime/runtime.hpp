@@ -9,6 +9,7 @@
 // their destructors. Join handles that outlive it report weft::cancelled.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -17,6 +18,7 @@
 #include <optional>
 #include <source_location>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <runtime/blocking.hpp>
@@ -75,16 +77,35 @@ class thread_blocker {
   std::unique_ptr<impl> impl_;
 };
 
-// Wakes block_on's thread when its root task ends, or when a runtime
+// What block_on's thread and its root task share. On the heap: a block_on
+// on one of the runtime's blocking-pool threads is let go when the runtime
+// shuts down (the pool waits for that thread), while its root task is
+// destroyed only later. `value` is block_on's result slot (optional<T>).
+struct block_on_core {
+  thread_blocker done;
+  std::exception_ptr error;
+  // The root's frame is gone: error (and the value) are final. acq/rel, as
+  // block_on may be let go before the root writes them.
+  std::atomic<bool> ended{false};
+};
+
+// Signals block_on's thread when its root task ends, or when a runtime
 // destroyed on another thread destroys the task unfinished: block_on then
-// throws weft::cancelled rather than wait forever.
+// throws weft::cancelled rather than wait forever. A parameter of the root
+// coroutine, so that it lives in the frame from the start: a root destroyed
+// before its first poll signals too. Moving it (into the frame) disarms the
+// source.
 struct block_on_signal {
-  thread_blocker& done;
-  std::exception_ptr& error;
+  std::shared_ptr<block_on_core> core;
   bool finished = false;
+  explicit block_on_signal(std::shared_ptr<block_on_core> c) noexcept : core(std::move(c)) {}
+  block_on_signal(block_on_signal&& o) noexcept : core(std::move(o.core)), finished(o.finished) {}
+  block_on_signal& operator=(block_on_signal&&) = delete;
   ~block_on_signal() {
-    if (!finished && !error) error = std::make_exception_ptr(cancelled{});
-    done.signal();  // the last thing touching block_on's frame
+    if (!core) return;
+    if (!finished && !core->error) core->error = std::make_exception_ptr(cancelled{});
+    core->ended.store(true, std::memory_order_release);
+    core->done.signal();
   }
 };
 }  // namespace detail
@@ -107,18 +128,17 @@ class runtime {
   T block_on(task<T> t, std::source_location where = std::source_location::current()) {
     check_block_on_allowed();
     if (!t.valid()) throw runtime_misuse("weft::runtime::block_on: empty task (moved from?)");
-    detail::thread_blocker done;
-    std::exception_ptr error;
+    auto core = std::make_shared<detail::block_on_core>();
     if constexpr (std::is_void_v<T>) {
-      auto h = spawn(block_on_root(std::move(t), done, error), {}, where);
-      done.wait();
-      if (error) std::rethrow_exception(error);
+      auto h = spawn(block_on_root(std::move(t), detail::block_on_signal(core)), {}, where);
+      wait_for_root(core);
+      if (core->error) std::rethrow_exception(core->error);
     } else {
-      std::optional<T> value;
-      auto h = spawn(block_on_root_value(std::move(t), done, error, value), {}, where);
-      done.wait();
-      if (error) std::rethrow_exception(error);
-      return std::move(*value);
+      auto value = std::make_shared<std::optional<T>>();
+      auto h = spawn(block_on_root_value(std::move(t), detail::block_on_signal(core), value), {}, where);
+      wait_for_root(core);
+      if (core->error) std::rethrow_exception(core->error);
+      return std::move(**value);
     }
   }
 
@@ -142,16 +162,17 @@ class runtime {
 
  private:
   void check_block_on_allowed() const;
-  static task<void> block_on_root(task<void> t, detail::thread_blocker& done,
-                                  std::exception_ptr& error);
+  // Waits until the root ended (then core->ended), or the runtime let go of
+  // this blocking-pool thread (then throws weft::cancelled).
+  void wait_for_root(const std::shared_ptr<detail::block_on_core>& core);
+  static task<void> block_on_root(task<void> t, detail::block_on_signal signal);
   template <class T>
-  static task<void> block_on_root_value(task<T> t, detail::thread_blocker& done,
-                                        std::exception_ptr& error, std::optional<T>& value) {
-    detail::block_on_signal signal{done, error};
+  static task<void> block_on_root_value(task<T> t, detail::block_on_signal signal,
+                                        std::shared_ptr<std::optional<T>> value) {
     try {
-      value.emplace(co_await std::move(t));
+      value->emplace(co_await std::move(t));
     } catch (...) {
-      error = std::current_exception();
+      signal.core->error = std::current_exception();
     }
     signal.finished = true;
   }

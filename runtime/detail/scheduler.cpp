@@ -11,6 +11,7 @@
 #include <runtime/detail/context.hpp>
 #include <runtime/detail/promise_base.hpp>
 #include <runtime/errors.hpp>
+#include <runtime/runtime.hpp>  // block_on_core
 
 namespace weft::detail {
 namespace {
@@ -112,6 +113,7 @@ void scheduler::stop() noexcept {
   shutdown_.store(true, std::memory_order_release);
   for (auto& w : workers_) w->unpark();
   for (auto& w : workers_) w->join();
+  release_pool_waiters();  // the pool waits for its threads: none may wait for a root task
   if (blocking_) blocking_->shutdown();
   tearing_down_scope scope;
   destroying_tasks_.store(true, std::memory_order_relaxed);  // set and read on this thread
@@ -248,6 +250,24 @@ boost::asio::io_context& scheduler::next_io() noexcept {
     return workers_[(w->index() + i) % workers_.size()]->io();
   }
   return workers_[next_home_.fetch_add(1, std::memory_order_relaxed) % workers_.size()]->io();
+}
+
+bool scheduler::add_pool_waiter(block_on_core* c) {
+  std::lock_guard lock(pool_waiters_mutex_);
+  if (pool_waiters_released_) return false;
+  pool_waiters_.push_back(c);
+  return true;
+}
+
+void scheduler::remove_pool_waiter(block_on_core* c) noexcept {
+  std::lock_guard lock(pool_waiters_mutex_);
+  std::erase(pool_waiters_, c);
+}
+
+void scheduler::release_pool_waiters() noexcept {
+  std::lock_guard lock(pool_waiters_mutex_);
+  pool_waiters_released_ = true;
+  for (block_on_core* c : pool_waiters_) c->done.signal();
 }
 
 void scheduler::destroy_remaining_tasks() noexcept {

@@ -53,6 +53,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -72,6 +73,7 @@ namespace weft::detail {
 
 class scheduler;
 class blocking_pool;
+struct block_on_core;
 
 // Monotonic time in nanoseconds, for counters (the tracer's sync clock).
 using trace::steady_now_ns;
@@ -243,7 +245,14 @@ class scheduler {
   void trace_wake(task_header* t) noexcept;
   bool dump_trace(const std::string& path);
 
+  // block_on on one of our blocking-pool threads: registered while it
+  // waits, so that shutdown can let it go (signal it) before waiting for the
+  // pool; its root task is destroyed after. False once shutdown did that.
+  bool add_pool_waiter(block_on_core* c);
+  void remove_pool_waiter(block_on_core* c) noexcept;
+
  private:
+  void release_pool_waiters() noexcept;
   void start();  // the tracer, the blocking pool, the workers
   void stop() noexcept;
   void destroy_remaining_tasks() noexcept;
@@ -263,6 +272,9 @@ class scheduler {
   std::atomic<bool> workers_ready_{false};  // workers_ is complete (a tracer callback reads it)
   std::atomic<std::size_t> next_home_{0};
   std::atomic<bool> watch_taken_{false};
+  std::mutex pool_waiters_mutex_;
+  std::vector<block_on_core*> pool_waiters_;
+  bool pool_waiters_released_ = false;
 };
 
 // Per-thread runtime state, read through out-of-line functions so that no

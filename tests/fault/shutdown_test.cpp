@@ -314,6 +314,76 @@ TEST_SUITE("fault/shutdown") {
     }
   }
 
+  TEST_CASE("block_on whose root never started ends with cancelled when the runtime is destroyed") {
+    // The root waited behind a long poll on the only worker and was destroyed
+    // unstarted: its signal to block_on lived in its body, never reached.
+    watchdog dog(60s, "block_on of an unstarted root across shutdown");
+    for (int round = 0; round < 5; ++round) {
+      auto rt = std::make_unique<weft::runtime>(workers(1));
+      std::atomic<bool> hogging{false}, root_ran{false};
+      rt->spawn([](std::atomic<bool>& hogging) -> weft::task<void> {
+        hogging = true;
+        std::this_thread::sleep_for(150ms);  // holds the only worker
+        co_return;
+      }(hogging));
+      while (!hogging) std::this_thread::sleep_for(1ms);
+      std::string outcome;
+      std::thread caller([&] {
+        try {
+          rt->block_on([](std::atomic<bool>& ran) -> weft::task<void> {
+            ran = true;
+            co_return;
+          }(root_ran));
+          outcome = "returned";
+        } catch (const weft::cancelled&) {
+          outcome = "cancelled";
+        }
+      });
+      std::this_thread::sleep_for(20ms);  // block_on's root is queued behind the hog
+      rt.reset();
+      caller.join();
+      CHECK(outcome == (root_ran ? "returned" : "cancelled"));
+      CHECK_FALSE(root_ran);  // the hog held the worker until shutdown
+    }
+  }
+
+  TEST_CASE("block_on in a spawn_blocking job ends with cancelled when the runtime is destroyed") {
+    // The runtime waited for its blocking pool before destroying tasks, and
+    // the pool thread waited in block_on for a task destroyed after: a hang.
+    watchdog dog(60s, "block_on in a blocking job across shutdown");
+    for (int round = 0; round < 5; ++round) {
+      auto rt = std::make_unique<weft::runtime>(workers(2));
+      std::atomic<bool> waiting{false};
+      std::string outcome;
+      auto job = [rt = rt.get(), &waiting, &outcome] {
+        try {
+          rt->block_on([](std::atomic<bool>& waiting) -> weft::task<void> {
+            waiting = true;
+            co_await weft::sleep_for(1h);
+          }(waiting));
+          outcome = "returned";
+        } catch (const weft::cancelled&) {
+          outcome = "cancelled";
+        }
+      };
+      rt->spawn([](decltype(job) job) -> weft::task<void> {
+        auto h = weft::spawn_blocking(std::move(job));
+        co_await h;
+      }(std::move(job)));
+      while (!waiting) std::this_thread::sleep_for(1ms);
+      rt.reset();
+      CHECK(outcome == "cancelled");
+    }
+    // While the runtime lives, it works there as anywhere.
+    weft::runtime rt{workers(2)};
+    int got = rt.block_on([](weft::runtime* rt) -> weft::task<int> {
+      auto nested = [rt] { return rt->block_on(value(41)) + 1; };
+      auto h = weft::spawn_blocking(nested);
+      co_return co_await h;
+    }(&rt));
+    CHECK(got == 42);
+  }
+
   // Calls a task's destructor makes while the runtime destroys the task
   // (the moved-from copy makes none).
   struct calls_back_at_shutdown {
