@@ -55,7 +55,10 @@ struct runtime_config {
   std::string trace_path;
   // Flight recorder: keep only the last this-many seconds of trace in memory
   // and write them on runtime::dump_trace() or SIGUSR2 (to
-  // "<trace_path>.<unix time>.wtrace"). 0: the WEFT_TRACE_FLIGHT environment
+  // "<trace_path>.<unix time>.wtrace", or "...<unix time>-2.wtrace" and on
+  // for more in one second; every flight-recording runtime dumps, and a
+  // SIGUSR2 handler installed before is still called, and is put back when
+  // the last such runtime goes). 0: the WEFT_TRACE_FLIGHT environment
   // variable if set, else stream the whole trace to trace_path. Memory bounds
   // it too: each worker keeps at most 2 MiB of records (32 chunks of 64 KiB),
   // so a worker polling flat out keeps its last few tens of milliseconds; it

@@ -24,12 +24,54 @@ namespace {
 constexpr auto calibration_delay = std::chrono::milliseconds(10);
 constexpr auto sync_interval = std::chrono::seconds(1);
 
-// SIGUSR2 asks the (one) flight-recording tracer for a dump. The handler
-// only sets this flag; the writer thread notices it within its tick.
-std::atomic<bool> dump_requested{false};
-std::atomic<tracer*> signal_owner{nullptr};
+// SIGUSR2 asks every flight-recording tracer of the process for a dump. The
+// handler only counts the request (a lock-free atomic, safe there); each
+// writer thread compares with the count it last served within its tick. It
+// is installed while a flight tracer lives, and passes the signal on to the
+// handler it replaced, which comes back when the last such tracer goes
+// (unless the program installed another meanwhile).
+std::atomic<std::uint64_t> dump_requests{0};
+struct sigaction replaced_action {};  // written only while our handler is not installed
 
-extern "C" void on_sigusr2(int) { dump_requested.store(true, std::memory_order_relaxed); }
+extern "C" void on_sigusr2(int sig, siginfo_t* info, void* context) {
+  dump_requests.fetch_add(1, std::memory_order_relaxed);
+  if (replaced_action.sa_flags & SA_SIGINFO) {
+    if (replaced_action.sa_sigaction) replaced_action.sa_sigaction(sig, info, context);
+  } else if (replaced_action.sa_handler != SIG_DFL && replaced_action.sa_handler != SIG_IGN &&
+             replaced_action.sa_handler != nullptr) {
+    replaced_action.sa_handler(sig);
+  }
+}
+
+struct flight_tracers {
+  std::mutex mutex;
+  std::size_t count = 0;
+};
+
+flight_tracers& flight_registry() {
+  static flight_tracers* r = new flight_tracers;  // never destroyed: a runtime may end late
+  return *r;
+}
+
+void add_flight_tracer() noexcept {
+  flight_tracers& r = flight_registry();
+  std::lock_guard lock(r.mutex);
+  if (r.count++ > 0) return;
+  struct sigaction sa {};
+  sa.sa_sigaction = on_sigusr2;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART | SA_SIGINFO;
+  sigaction(SIGUSR2, &sa, &replaced_action);
+}
+
+void remove_flight_tracer() noexcept {
+  flight_tracers& r = flight_registry();
+  std::lock_guard lock(r.mutex);
+  if (--r.count > 0) return;
+  struct sigaction now {};
+  if (sigaction(SIGUSR2, nullptr, &now) == 0 && (now.sa_flags & SA_SIGINFO) && now.sa_sigaction == on_sigusr2)
+    sigaction(SIGUSR2, &replaced_action, nullptr);
+}
 
 }  // namespace
 
@@ -260,14 +302,8 @@ tracer::tracer(tracer_options opts) : opts_(std::move(opts)), start_(take_sync_p
       std::fwrite(&h, sizeof h, 1, file_);
     }
   } else {
-    tracer* expected = nullptr;
-    if (signal_owner.compare_exchange_strong(expected, this)) {
-      struct sigaction sa {};
-      sa.sa_handler = on_sigusr2;
-      sigemptyset(&sa.sa_mask);
-      sa.sa_flags = SA_RESTART;
-      sigaction(SIGUSR2, &sa, nullptr);
-    }
+    dumps_served_ = dump_requests.load(std::memory_order_relaxed);
+    add_flight_tracer();
   }
   if (flight_mode()) {
     // The tick rate over a moment's wait (the writer measures it properly
@@ -294,10 +330,7 @@ tracer::tracer(tracer_options opts) : opts_(std::move(opts)), start_(take_sync_p
 
 tracer::~tracer() {
   stop();
-  if (signal_owner.load() == this) {
-    signal(SIGUSR2, SIG_DFL);
-    signal_owner.store(nullptr);
-  }
+  if (flight_mode()) remove_flight_tracer();
 }
 
 buffer& tracer::new_blocking_buffer() {
@@ -375,7 +408,7 @@ void tracer::trim_window() noexcept {
   for (auto& p : window_) newest = std::max(newest, p.last_ts);
   // Times are ticks: the window's length in ticks at the latest rate (none
   // known in the first 10 ms, when nothing is old enough anyway).
-  std::uint64_t horizon = std::uint64_t(opts_.flight_window.count()) * ticks_per_second_;
+  std::uint64_t horizon = std::uint64_t(opts_.flight_window.count()) * ticks_per_second_.load(std::memory_order_relaxed);
   std::unordered_map<buffer*, std::size_t> held;
   for (auto& p : window_) ++held[p.owner];
   std::deque<pending> kept;
@@ -496,9 +529,10 @@ void tracer::writer_main() noexcept {
     else batch.swap(queue_);
     lock.unlock();
     if (flight_mode()) {
-      if (dump_requested.exchange(false, std::memory_order_relaxed) && signal_owner.load() == this)
-        dump(fmt::format("{}.{}.wtrace", opts_.path.empty() ? "weft-flight" : opts_.path,
-                         unix_now_ns() / 1000000000));
+      if (std::uint64_t asked = dump_requests.load(std::memory_order_relaxed); asked != dumps_served_) {
+        dumps_served_ = asked;
+        dump(signal_dump_path());
+      }
     } else {
       for (auto& p : batch) {
         if (file_) write_chunk(file_, p.c);
@@ -511,12 +545,22 @@ void tracer::writer_main() noexcept {
       next_sync = now + sync_interval;
       // The header's rate is the mean from start to now: what a reader falls
       // back on if the sync records themselves did not make it to the file.
-      ticks_per_second_ = ticks_per_second(start_, record_sync());
-      patch_rate(ticks_per_second_);
+      std::uint64_t rate = ticks_per_second(start_, record_sync());
+      ticks_per_second_.store(rate, std::memory_order_relaxed);
+      patch_rate(rate);
     }
     lock.lock();
     if (stop_now) break;
   }
+}
+
+std::string tracer::signal_dump_path() const {
+  // <path>.<unix seconds>.wtrace; a second dump within that second gets
+  // <path>.<unix seconds>-2.wtrace and so on, rather than replace the first.
+  std::string base = fmt::format("{}.{}", opts_.path.empty() ? "weft-flight" : opts_.path, unix_now_ns() / 1000000000);
+  std::string path = base + ".wtrace";
+  for (unsigned n = 2; ::access(path.c_str(), F_OK) == 0 && n < 1000; ++n) path = fmt::format("{}-{}.wtrace", base, n);
+  return path;
 }
 
 bool tracer::write_file(const std::string& path, const std::deque<pending>& chunks, bool flight) {

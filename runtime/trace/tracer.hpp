@@ -421,7 +421,6 @@ class tracer {
   // or a dump is being written.
   bool reclaim_oldest(buffer& b) noexcept;
 
-  static void request_dump_from_signal() noexcept;
   // A buffer answered a flush request (collect_workers waits for these).
   void flush_answered() noexcept;
 
@@ -446,6 +445,7 @@ class tracer {
   // Flight mode: asks the workers to flush and waits (up to 200 ms) for them.
   void collect_workers(buffer* caller) noexcept;
   bool write_dump(const std::string& path);
+  std::string signal_dump_path() const;  // for a SIGUSR2 dump
   // Records a clock_sync into the shared buffer and hands that buffer to the
   // writer, so sync points reach the file (or the flight window) promptly.
   sync_point record_sync() noexcept;
@@ -477,7 +477,10 @@ class tracer {
   bool urgent_ = false;  // a chunk in queue_ that should not wait for a batch
   std::atomic<bool> writing_dump_{false};  // set under mutex_; read without it by reclaim_oldest
   static constexpr std::size_t writer_batch = 4;
-  std::uint64_t ticks_per_second_ = ticks_are_tsc ? 0 : 1'000'000'000;  // writer thread: rate from start to its latest sync
+  // Rate from start to the writer's latest sync; written by the writer
+  // thread, read by whoever trims the window (a dump's caller too).
+  std::atomic<std::uint64_t> ticks_per_second_{ticks_are_tsc ? 0 : 1'000'000'000};
+  std::uint64_t dumps_served_ = 0;  // writer thread: SIGUSR2 requests answered (see on_sigusr2)
   std::thread writer_;
 };
 

@@ -549,6 +549,58 @@ TEST_SUITE("trace/end_to_end") {
     rt.block_on(join(std::move(spawner)));
   }
 
+  TEST_CASE("flight recorder: SIGUSR2 dumps every flight runtime, keeps the program's handler, and counts files") {
+    // It went to the first flight runtime only, replaced the program's
+    // handler for good, and once that runtime was gone the signal killed the
+    // process; two dumps in one second wrote one file.
+    static std::atomic<int> program_handler_calls{0};
+    struct sigaction mine {}, before {};
+    mine.sa_handler = [](int) { program_handler_calls.fetch_add(1); };
+    sigemptyset(&mine.sa_mask);
+    REQUIRE(sigaction(SIGUSR2, &mine, &before) == 0);
+    temp_dir dir;
+    const auto folder = std::filesystem::path(dir.file("x")).parent_path();
+    auto dumps_of = [&](const std::string& stem) {
+      std::size_t n = 0;
+      for (const auto& e : std::filesystem::directory_iterator(folder))
+        if (e.path().filename().string().starts_with(stem + ".")) ++n;
+      return n;
+    };
+    auto wait_for_dumps = [&](const std::string& stem, std::size_t want) {
+      for (auto until = std::chrono::steady_clock::now() + 5s;
+           dumps_of(stem) < want && std::chrono::steady_clock::now() < until;)
+        std::this_thread::sleep_for(20ms);
+      return dumps_of(stem);
+    };
+    auto config = [&](const std::string& stem) {
+      weft::runtime_config cfg;
+      cfg.worker_threads = 1;
+      cfg.trace_path = dir.file(stem);
+      cfg.trace_flight_recorder = 2s;
+      return cfg;
+    };
+    {
+      weft::runtime a{config("a")};
+      {
+        weft::runtime b{config("b")};
+        REQUIRE(::raise(SIGUSR2) == 0);
+        CHECK(wait_for_dumps("a", 1) == 1);
+        CHECK(wait_for_dumps("b", 1) == 1);
+        CHECK(program_handler_calls.load() == 1);
+        REQUIRE(::raise(SIGUSR2) == 0);  // within the same second, most likely: a second file
+        CHECK(wait_for_dumps("a", 2) == 2);
+      }
+      REQUIRE(::raise(SIGUSR2) == 0);  // the first-made runtime is still there to answer
+      CHECK(wait_for_dumps("a", 3) == 3);
+      CHECK(program_handler_calls.load() == 3);
+    }
+    REQUIRE(::raise(SIGUSR2) == 0);  // both gone: the program's handler alone
+    CHECK(program_handler_calls.load() == 4);
+    struct sigaction now {};
+    REQUIRE(sigaction(SIGUSR2, &before, &now) == 0);
+    CHECK((now.sa_handler == mine.sa_handler));
+  }
+
   TEST_CASE("flight recorder: a dump holds the last second, not the first; SIGUSR2 dumps too") {
     temp_dir dir;
     const std::string prefix = dir.file("flight");
