@@ -109,7 +109,8 @@ auto spawn_blocking(F&& fn, spawn_options opts = {},
                     std::source_location where = std::source_location::current())
     -> join_handle<std::invoke_result_t<std::decay_t<F>&>> {
   using R = std::invoke_result_t<std::decay_t<F>&>;
-  return spawn(detail::run_blocking<R>(std::decay_t<F>(std::forward<F>(fn))), opts, where);
+  return detail::spawn_on_current(detail::run_blocking<R>(std::decay_t<F>(std::forward<F>(fn))), opts, where,
+                                  "weft::spawn_blocking");
 }
 
 }  // namespace weft

@@ -11,14 +11,19 @@ namespace weft {
 
 struct runtime_config {
   // Worker threads, at most 4096. 0: the WEFT_WORKER_THREADS environment
-  // variable if set, else one per core (std::thread::hardware_concurrency()).
+  // variable if set, else one per CPU the constructing thread may run on
+  // (its affinity mask: taskset and cpusets count, as for Go's GOMAXPROCS).
   std::size_t worker_threads = 0;
   // Name of the worker threads as the OS shows it, suffixed with the index
   // ("-3"); the OS keeps 15 characters, so a longer name is cut before the
   // suffix. Empty: "weft-worker".
   std::string thread_name = "weft-worker";
-  // Pin worker i to core i (mod the number of cores).
+  // Pin worker i to the i-th CPU the constructing thread may run on (mod
+  // their number): pinned workers stay inside taskset or a cpuset.
   bool pin_threads = false;
+  // The tuning fields below take 0 as 1 (event_interval,
+  // global_queue_interval, budget, max_blocking_threads), and a
+  // reactor_rescue_after of 0 or less as 100 us.
   // A worker polls its io_context without blocking every this many polls.
   std::uint32_t event_interval = 61;
   // A worker checks the shared inject queue first every this many polls.

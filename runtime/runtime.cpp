@@ -3,6 +3,8 @@
 #include <condition_variable>
 #include <mutex>
 
+#include <fmt/format.h>
+
 #include <runtime/detail/blocking_pool.hpp>
 #include <runtime/detail/scheduler.hpp>
 
@@ -33,13 +35,14 @@ void thread_blocker::wait() noexcept {
 }
 
 task_header* spawn_frame(scheduler* s, std::coroutine_handle<> frame, promise_base& p,
-                         const spawn_options& opts, const std::source_location& where) {
+                         const spawn_options& opts, const std::source_location& where, const char* who) {
   if (!s) s = current_scheduler();
   if (!s) {
     if (tearing_down())
-      throw runtime_misuse("weft::spawn: the runtime is shutting down (called from a destructor of a task it "
-                           "is destroying)");
-    throw runtime_misuse("weft::spawn: no runtime here (call it from a task, or use runtime::spawn)");
+      throw runtime_misuse(fmt::format("{}: the runtime is shutting down (called from a destructor of a task it "
+                                       "is destroying)",
+                                       who));
+    throw runtime_misuse(fmt::format("{}: no runtime here (call it from a task, or use runtime::spawn)", who));
   }
   task_header* h = promise_base::header_of_frame(frame.address());
   p.root_ = h;

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <source_location>
+#include <string>
 
 #include <runtime/join_handle.hpp>
 #include <runtime/task.hpp>
@@ -21,22 +22,30 @@ struct spawn_options {
 
 namespace detail {
 // Fills in the header of `frame` and queues it on `s` (null: the current
-// runtime; throws runtime_misuse if none).
+// runtime; throws runtime_misuse if none, naming `who`).
 task_header* spawn_frame(scheduler* s, std::coroutine_handle<> frame, promise_base& p,
-                         const spawn_options& opts, const std::source_location& where);
+                         const spawn_options& opts, const std::source_location& where,
+                         const char* who = "weft::spawn");
+
+// weft::spawn, for the public functions built on it (their name in errors).
+template <class T>
+join_handle<T> spawn_on_current(task<T> t, const spawn_options& opts, const std::source_location& where,
+                                const char* who) {
+  auto h = t.release();
+  if (!h) throw runtime_misuse(std::string(who) + ": empty task");
+  try {
+    return join_handle<T>(spawn_frame(nullptr, h, h.promise(), opts, where, who));
+  } catch (...) {
+    h.destroy();
+    throw;
+  }
+}
 }  // namespace detail
 
 template <class T>
 join_handle<T> spawn(task<T> t, spawn_options opts = {},
                      std::source_location where = std::source_location::current()) {
-  auto h = t.release();
-  if (!h) throw runtime_misuse("weft::spawn: empty task");
-  try {
-    return join_handle<T>(detail::spawn_frame(nullptr, h, h.promise(), opts, where));
-  } catch (...) {
-    h.destroy();
-    throw;
-  }
+  return detail::spawn_on_current(std::move(t), opts, where, "weft::spawn");
 }
 
 }  // namespace weft

@@ -1,5 +1,8 @@
 #include <runtime/detail/scheduler.hpp>
 
+#include <sched.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -19,6 +22,20 @@ namespace {
 // Far more than cores is a mistake anyway; the idle set packs counts in 16 bits.
 constexpr std::size_t max_workers = 4096;
 
+}  // namespace
+
+std::vector<int> usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::vector<int> cpus;
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  return cpus;
+}
+
+namespace {
+
 runtime_config resolve(runtime_config cfg) {
   if (cfg.worker_threads > max_workers)
     throw runtime_misuse(fmt::format("weft: runtime_config::worker_threads must be at most {}, got {}", max_workers,
@@ -32,7 +49,10 @@ runtime_config resolve(runtime_config cfg) {
             fmt::format("weft: WEFT_WORKER_THREADS must be a number from 1 to {}, got \"{}\"", max_workers, env));
       cfg.worker_threads = std::size_t(n);
     } else {
-      cfg.worker_threads = std::max(1u, std::thread::hardware_concurrency());
+      // One per CPU this process may use (taskset, a cpuset), as Go's
+      // GOMAXPROCS; not every CPU of the machine.
+      std::size_t cpus = usable_cpus().size();
+      cfg.worker_threads = std::clamp<std::size_t>(cpus ? cpus : std::thread::hardware_concurrency(), 1, max_workers);
     }
   }
   if (cfg.event_interval == 0) cfg.event_interval = 1;

@@ -277,6 +277,10 @@ class scheduler {
   bool pool_waiters_released_ = false;
 };
 
+// The CPUs the calling thread may run on (its affinity mask, which taskset
+// and cgroup cpusets narrow), in order; empty if the mask cannot be read.
+std::vector<int> usable_cpus();
+
 // Per-thread runtime state, read through out-of-line functions so that no
 // coroutine keeps a thread-local address across a suspension.
 worker* current_worker() noexcept;

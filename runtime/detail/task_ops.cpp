@@ -114,7 +114,18 @@ namespace {
 std::string_view readable_function(std::string_view name) noexcept {
   constexpr std::string_view actor_end = ".Frame*)";
   if (!name.ends_with(actor_end)) return name;
-  std::size_t open = name.find('(');
+  // The actor's parameter list is the parenthesis closing the name; the
+  // user's function inside it may have parentheses of its own (a lambda's
+  // "main()::<lambda()>").
+  std::size_t open = std::string_view::npos;
+  int depth = 0;
+  for (std::size_t i = name.size(); i-- > 0;) {
+    if (name[i] == ')') ++depth;
+    else if (name[i] == '(' && --depth == 0) {
+      open = i;
+      break;
+    }
+  }
   std::size_t mangled = name.rfind("::_Z");
   if (open == std::string_view::npos || mangled == std::string_view::npos || mangled <= open) return name;
   return name.substr(open + 1, mangled - open - 1);

@@ -108,11 +108,15 @@ void worker::run() noexcept {
   set_current(&sched_, this);
   const runtime_config& cfg = sched_.config();
   if (cfg.pin_threads) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-    CPU_SET(index_ % cores, &set);
-    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+    // Worker i on the i-th CPU this thread may use (it inherits the
+    // process's mask), so that pinning stays inside taskset or a cpuset.
+    std::vector<int> cpus = usable_cpus();
+    if (!cpus.empty()) {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      CPU_SET(cpus[index_ % cpus.size()], &set);
+      pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+    }
   }
   counters_.awake_since_ns.store(steady_now_ns(), std::memory_order_relaxed);
   WEFT_TRACE(event::thread_info, std::uint8_t(trace::thread_kind::worker), std::uint16_t(index_), 0,

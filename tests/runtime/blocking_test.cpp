@@ -248,6 +248,16 @@ TEST_SUITE("runtime/blocking") {
     CHECK(r.off_worker);
   }
 
+  TEST_CASE("spawn and spawn_blocking outside any runtime say which was called") {
+    // spawn_blocking's error named weft::spawn.
+    CHECK_THROWS_WITH_AS(weft::spawn_blocking([] { return 1; }),
+                         "weft::spawn_blocking: no runtime here (call it from a task, or use runtime::spawn)",
+                         weft::runtime_misuse);
+    CHECK_THROWS_WITH_AS(weft::spawn([]() -> weft::task<int> { co_return 1; }()),
+                         "weft::spawn: no runtime here (call it from a task, or use runtime::spawn)",
+                         weft::runtime_misuse);
+  }
+
   TEST_CASE("the pool grows to run concurrent blocking jobs on as many threads") {
     weft::runtime rt{workers(2)};
     constexpr int n = 8;

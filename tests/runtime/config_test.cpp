@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <pthread.h>
+#include <sched.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -10,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <runtime/runtime.hpp>
 #include <tests/support/test_runtime.hpp>
@@ -88,10 +90,53 @@ TEST_SUITE("runtime/config") {
     CHECK(rt.worker_count() == 2);
   }
 
-  TEST_CASE("without WEFT_WORKER_THREADS there is one worker per core") {
+  TEST_CASE("without WEFT_WORKER_THREADS there is one worker per CPU the process may use") {
     env_override env("WEFT_WORKER_THREADS", nullptr);
+    cpu_set_t mask;
+    REQUIRE(sched_getaffinity(0, sizeof mask, &mask) == 0);
     weft::runtime rt{workers(0)};
-    CHECK(rt.worker_count() == std::max(1u, std::thread::hardware_concurrency()));
+    CHECK(rt.worker_count() == std::size_t(CPU_COUNT(&mask)));
+  }
+
+  TEST_CASE("under a narrowed CPU mask: that many workers, pinned inside it") {
+    // The count and the pinning went by the machine's cores: two workers
+    // under `taskset -c 1`, and worker 0 pinned to CPU 0, outside the mask.
+    env_override env("WEFT_WORKER_THREADS", nullptr);
+    cpu_set_t mask;
+    REQUIRE(sched_getaffinity(0, sizeof mask, &mask) == 0);
+    int last = -1;
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, &mask)) last = c;
+    REQUIRE(last >= 0);
+    std::thread narrowed([&] {
+      cpu_set_t one;
+      CPU_ZERO(&one);
+      CPU_SET(last, &one);
+      REQUIRE(pthread_setaffinity_np(pthread_self(), sizeof one, &one) == 0);
+      {
+        weft::runtime rt{workers(0)};
+        CHECK(rt.worker_count() == 1);
+      }
+      weft::runtime_config cfg = workers(2);
+      cfg.pin_threads = true;
+      weft::runtime rt{cfg};
+      // Every worker (each polls one of these) sits on the one CPU allowed.
+      int elsewhere = rt.block_on([](int cpu) -> weft::task<int> {
+        int off = 0;
+        for (int i = 0; i < 20; ++i) {
+          std::vector<weft::join_handle<int>> hs;
+          for (int k = 0; k < 8; ++k)
+            hs.push_back(weft::spawn([](int cpu) -> weft::task<int> {
+              co_await weft::yield_now();
+              co_return sched_getcpu() != cpu;
+            }(cpu)));
+          for (auto& h : hs) off += co_await h;
+        }
+        co_return off;
+      }(last));
+      CHECK(elsewhere == 0);
+    });
+    narrowed.join();
   }
 
   TEST_CASE("a bad WEFT_WORKER_THREADS throws runtime_misuse") {

@@ -158,6 +158,26 @@ TEST_SUITE("runtime/spawn") {
     CHECK(rt.block_on(value(7)) == 7);
   }
 
+  TEST_CASE("a detached failure spawned in a coroutine lambda names the lambda") {
+    // It read "in )::<lambda()>::operator()(...": the cut was made at the
+    // first parenthesis, the one in "main()".
+    weft::runtime rt{workers(1)};
+    std::string out;
+    {
+      stderr_capture capture;
+      rt.block_on([]() -> weft::task<void> {
+        weft::spawn(explode("lambda-boom"));
+        co_return;
+      }());
+      REQUIRE(capture.wait_for("lambda-boom"));
+      out = capture.text();
+    }
+    CAPTURE(out);
+    CHECK(out.find("::<lambda()> failed and nobody joined it") != std::string::npos);
+    CHECK(out.find(" in DOCTEST_ANON_SUITE") != std::string::npos);
+    CHECK(out.find(".Frame*") == std::string::npos);
+  }
+
   TEST_CASE("joined failures and aborted tasks are not reported") {
     weft::runtime rt{workers(2)};
     std::string out;
