@@ -448,6 +448,7 @@ bool read_some_op::attempt(io_op* base) noexcept {
 
 bool read_some_op::start(wd::task_header* t, std::coroutine_handle<> h) {
   if (!begin(t)) return false;
+  t->wait_kind = wd::wait_kind::net_read;  // for the tracer, should it wait
   if (!core_ || !core_->socket.is_open()) {
     ec_ = errno_code(EBADF);
     return false;
@@ -467,6 +468,7 @@ bool read_some_op::start(wd::task_header* t, std::coroutine_handle<> h) {
 
 bool write_some_op::start(wd::task_header* t, std::coroutine_handle<> h) {
   if (!begin(t)) return false;
+  t->wait_kind = wd::wait_kind::net_write;  // for the tracer, should it wait
   if (!core_ || !core_->socket.is_open()) {
     ec_ = errno_code(EBADF);
     return false;
@@ -512,6 +514,7 @@ write_all_op::~write_all_op() {
 
 bool write_all_op::start(wd::task_header* t, std::coroutine_handle<> h) {
   if (!begin(t)) return false;
+  t->wait_kind = wd::wait_kind::net_write;  // for the tracer, should it wait
   if (!core_ || !core_->socket.is_open()) {
     ec_ = errno_code(EBADF);
     return false;
@@ -545,6 +548,8 @@ void write_all_op::finish_rest() {
 bool wait_op::start(wd::task_header* t, std::coroutine_handle<> h) {
   task_ = t;
   if (check_cancel_ && !begin(t)) return false;
+  t->wait_kind = kind_ == kind::stream_read || kind_ == kind::udp_read ? wd::wait_kind::net_read
+                                                                       : wd::wait_kind::net_write;
   if (kind_ == kind::stream_read) {
     // Through the watch (an Asio wait would queue behind it): readable when
     // a one-byte peek would not block.
@@ -608,6 +613,7 @@ bool accept_op::attempt(io_op* base) noexcept {
 
 bool accept_op::start(wd::task_header* t, std::coroutine_handle<> h) {
   if (!begin(t)) return false;
+  t->wait_kind = wd::wait_kind::net_accept;  // for the tracer, should it wait
   if (!core_ || !core_->acceptor.is_open()) {
     result_ = -EBADF;
     return false;
@@ -651,6 +657,7 @@ void connect_op::fail_connect() const {
 
 bool connect_op::start(wd::task_header* t, std::coroutine_handle<> h) {
   if (!begin(t)) return false;
+  t->wait_kind = wd::wait_kind::net_write;  // for the tracer, should it wait
   arm(t, h, &core_->write_signal);
   start_or_disarm(t, [&] {
     core_->socket.async_connect(to_generic(&addr_.any, len_),
@@ -677,6 +684,7 @@ struct recv_from_handler : handler_common {
 
 bool recv_from_op::start(wd::task_header* t, std::coroutine_handle<> h) {
   if (!begin(t)) return false;
+  t->wait_kind = wd::wait_kind::net_read;  // for the tracer, should it wait
   if (!core_ || !core_->socket.is_open()) {
     ec_ = errno_code(EBADF);
     return false;
@@ -706,6 +714,7 @@ bool recv_from_op::start(wd::task_header* t, std::coroutine_handle<> h) {
 
 bool send_to_op::start(wd::task_header* t, std::coroutine_handle<> h) {
   if (!begin(t)) return false;
+  t->wait_kind = wd::wait_kind::net_write;  // for the tracer, should it wait
   if (!core_ || !core_->socket.is_open()) {
     ec_ = errno_code(EBADF);
     return false;

@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include <net/net.hpp>
 #include <runtime/runtime.hpp>
 #include <runtime/trace/tracer.hpp>
 
@@ -76,6 +77,25 @@ weft::task<void> spawn_loop(const std::atomic<bool>& stop) {
 
 weft::task<void> yield_until(const std::atomic<bool>& stop) {
   while (!stop.load()) co_await weft::yield_now();
+}
+
+// Accepts one connection and reads from it: both wait (the client is slow).
+weft::task<int> slow_exchange() {
+  auto listener = weft::net::tcp_listener::bind({"127.0.0.1", 0});
+  const std::uint16_t port = listener.local_endpoint().port();
+  auto client = weft::spawn([](std::uint16_t port) -> weft::task<void> {
+    co_await weft::sleep_for(20ms);
+    auto s = co_await weft::net::tcp_stream::connect("127.0.0.1", port);
+    co_await weft::sleep_for(20ms);
+    co_await s.write_all(std::string_view("x"));
+  }(port), {.name = "net-client"});
+  auto server = weft::spawn([](weft::net::tcp_listener& l) -> weft::task<int> {
+    auto s = co_await l.accept();
+    char b[4];
+    co_return int(co_await s.read_some(b));
+  }(listener), {.name = "net-server"});
+  co_await client;
+  co_return co_await server;
 }
 
 bool has_group(const json::value& summary, const std::string& name) {
@@ -420,6 +440,30 @@ TEST_SUITE("trace/end_to_end") {
     CHECK(s["spawn_to_poll"]["count"].u64() == 0);  // none of the spawned tasks ran
     // Compact: well under 16 bytes per record (about 5 records a poll).
     CHECK(std::filesystem::file_size(trace) < polls * 5 * 12);
+  }
+
+  TEST_CASE("a task waiting on a socket says on what: accept, read") {
+    // Socket operations never set the wait kind: every such wait read "other".
+    temp_dir dir;
+    const std::string trace = dir.file("net.wtrace");
+    {
+      weft::runtime_config cfg;
+      cfg.worker_threads = 2;
+      cfg.trace_path = trace;
+      weft::runtime rt{cfg};
+      CHECK(rt.block_on(slow_exchange()) == 1);
+    }
+    const std::string out = dir.file("net.json");
+    run_result r = run_tool({"chrome", trace, "-o", out});
+    INFO("stderr: " << r.err);
+    REQUIRE(r.exit_code == 0);
+    json::value ev = json::parse(read_file(out))["traceEvents"];
+    std::set<std::string> server_waits;
+    for (const auto& e : ev.items)
+      if (e["ph"].str() == "X" && e["name"].str() == "net-server" && e["args"]["outcome"].str() == "blocked")
+        server_waits.insert(e["args"]["wait"].str());
+    CHECK(server_waits.count("accept") == 1);
+    CHECK(server_waits.count("net read") == 1);
   }
 
   TEST_CASE("flight recorder: a dump keeps the spawns made from outside the workers") {
