@@ -165,6 +165,9 @@ void blocking_pool::thread_main(std::shared_ptr<shared> s) noexcept {
       }
     tb->flush();
     set_current_blocking_trace(nullptr);
+#if WEFT_TRACING
+    s->sched->tracer()->release_blocking_buffer(*tb);
+#endif
   }
   --s->threads;
   if (s->threads == 0) s->all_gone.notify_all();

@@ -335,9 +335,20 @@ tracer::~tracer() {
 
 buffer& tracer::new_blocking_buffer() {
   std::lock_guard lock(blocking_mutex_);
+  if (!unused_blocking_.empty()) {
+    buffer* b = unused_blocking_.back();
+    unused_blocking_.pop_back();
+    return *b;
+  }
   blocking_.push_back(std::make_unique<buffer>(*this, thread_kind::blocking,
                                                std::uint16_t(blocking_.size()), 4));
+  unused_blocking_.reserve(blocking_.size());  // so that giving one back cannot fail
   return *blocking_.back();
+}
+
+void tracer::release_blocking_buffer(buffer& b) noexcept {
+  std::lock_guard lock(blocking_mutex_);
+  unused_blocking_.push_back(&b);
 }
 
 void tracer::submit(buffer& from, chunk* c, std::uint64_t last, bool full) noexcept {

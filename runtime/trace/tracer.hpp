@@ -374,8 +374,13 @@ class tracer {
   ~tracer();
 
   buffer& worker_buffer(std::size_t i) noexcept { return *workers_[i]; }
-  // A buffer for a new blocking-pool thread (owned by the tracer).
+  // A buffer for a new blocking-pool thread (owned by the tracer): one a
+  // thread that left gave back, else a new one. Its stream (and lane in
+  // weft-trace) goes on with the new thread, so that a pool whose threads
+  // come and go keeps as many buffers as it had threads at once.
   buffer& new_blocking_buffer();
+  // A leaving blocking thread's buffer, flushed, for the next thread.
+  void release_blocking_buffer(buffer& b) noexcept;
   // Records from threads without a buffer of their own.
   template <class F>
   void with_shared(F&& f) {
@@ -460,7 +465,8 @@ class tracer {
   std::unique_ptr<buffer> shared_;
   std::mutex shared_mutex_;
   std::vector<std::unique_ptr<buffer>> blocking_;
-  std::mutex blocking_mutex_;
+  std::vector<buffer*> unused_blocking_;  // given back by threads that left
+  std::mutex blocking_mutex_;             // guards the two above
   std::mutex definitions_mutex_;                  // guards the two below
   std::vector<std::uint64_t> definitions_;        // flight mode: every string and site record
   std::vector<std::uint32_t> definition_starts_;  // where each record begins in definitions_
