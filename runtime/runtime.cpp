@@ -91,15 +91,20 @@ task<void> runtime::block_on_root(task<void> t, detail::block_on_signal signal) 
   signal.finished = true;
 }
 
-void runtime::wait_for_root(const std::shared_ptr<detail::block_on_core>& core) {
+void runtime::wait_for_root(detail::scheduler* s, const std::shared_ptr<detail::block_on_core>& core) {
   // On one of our blocking-pool threads (workers were refused): the runtime's
-  // destruction waits for this thread, so it must be able to let it go.
-  const bool pool_thread = detail::current_scheduler() == sched_.get();
-  if (pool_thread && !sched_->add_pool_waiter(core.get())) throw cancelled{};
+  // destruction waits for this thread, so it must be able to let it go. (It
+  // also keeps the scheduler alive until the pool's threads are done.)
+  const bool pool_thread = detail::current_scheduler() == s;
+  if (pool_thread && !s->add_pool_waiter(core.get())) throw cancelled{};
   core->done.wait();
-  if (pool_thread) sched_->remove_pool_waiter(core.get());
+  if (pool_thread) s->remove_pool_waiter(core.get());
   // acquire: the root's error and value, written before it ended.
   if (!core->ended.load(std::memory_order_acquire)) throw cancelled{};  // let go; the root ends later
+  // Taken out, so that the exception is released on this thread, not on
+  // the worker whose frame may drop the core last (libstdc++ counts an
+  // exception's references where ThreadSanitizer does not see it).
+  if (std::exception_ptr e = std::exchange(core->error, nullptr)) std::rethrow_exception(e);
 }
 
 bool runtime::dump_trace(const std::string& path) { return sched_->dump_trace(path); }

@@ -129,15 +129,15 @@ class runtime {
     check_block_on_allowed();
     if (!t.valid()) throw runtime_misuse("weft::runtime::block_on: empty task (moved from?)");
     auto core = std::make_shared<detail::block_on_core>();
+    // Read now: once the root is spawned, another thread may destroy us.
+    detail::scheduler* s = sched_.get();
     if constexpr (std::is_void_v<T>) {
       auto h = spawn(block_on_root(std::move(t), detail::block_on_signal(core)), {}, where);
-      wait_for_root(core);
-      if (core->error) std::rethrow_exception(core->error);
+      wait_for_root(s, core);
     } else {
       auto value = std::make_shared<std::optional<T>>();
       auto h = spawn(block_on_root_value(std::move(t), detail::block_on_signal(core), value), {}, where);
-      wait_for_root(core);
-      if (core->error) std::rethrow_exception(core->error);
+      wait_for_root(s, core);
       return std::move(**value);
     }
   }
@@ -162,9 +162,9 @@ class runtime {
 
  private:
   void check_block_on_allowed() const;
-  // Waits until the root ended (then core->ended), or the runtime let go of
-  // this blocking-pool thread (then throws weft::cancelled).
-  void wait_for_root(const std::shared_ptr<detail::block_on_core>& core);
+  // Waits until the root ended, and rethrows its error; throws
+  // weft::cancelled if the runtime let go of this blocking-pool thread first.
+  static void wait_for_root(detail::scheduler* s, const std::shared_ptr<detail::block_on_core>& core);
   static task<void> block_on_root(task<void> t, detail::block_on_signal signal);
   template <class T>
   static task<void> block_on_root_value(task<T> t, detail::block_on_signal signal,

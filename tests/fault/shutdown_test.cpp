@@ -328,9 +328,9 @@ TEST_SUITE("fault/shutdown") {
       }(hogging));
       while (!hogging) std::this_thread::sleep_for(1ms);
       std::string outcome;
-      std::thread caller([&] {
+      std::thread caller([&, raw = rt.get()] {
         try {
-          rt->block_on([](std::atomic<bool>& ran) -> weft::task<void> {
+          raw->block_on([](std::atomic<bool>& ran) -> weft::task<void> {
             ran = true;
             co_return;
           }(root_ran));
