@@ -568,7 +568,8 @@ void tracer::writer_main() noexcept {
 std::string tracer::signal_dump_path() const {
   // <path>.<unix seconds>.wtrace; a second dump within that second gets
   // <path>.<unix seconds>-2.wtrace and so on, rather than replace the first.
-  std::string base = fmt::format("{}.{}", opts_.path.empty() ? "weft-flight" : opts_.path, unix_now_ns() / 1000000000);
+  std::string base =
+      fmt::format("{}.{}", opts_.path.empty() ? "weft-flight" : opts_.path, unix_now_ns() / 1000000000);
   std::string path = base + ".wtrace";
   for (unsigned n = 2; ::access(path.c_str(), F_OK) == 0 && n < 1000; ++n) path = fmt::format("{}-{}.wtrace", base, n);
   return path;
