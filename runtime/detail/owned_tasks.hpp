@@ -68,6 +68,18 @@ class owned_tasks {
     return nullptr;
   }
 
+  // Calls f(task) for every live task, one shard's lock held at a time (a
+  // task is not freed while listed: removal comes first).
+  template <class F>
+  void for_each(F&& f) const noexcept {
+    for (std::size_t i = 0; i < shard_count_; ++i) {
+      shard& s = shards_[i];
+      s.lock();
+      for (task_header* t = s.head; t; t = t->owned_next) f(*t);
+      s.unlock();
+    }
+  }
+
   // Tasks inserted and not yet removed, and inserted ever. Read without the
   // shard locks, so a snapshot taken while tasks come and go is approximate.
   std::size_t alive() const noexcept {

@@ -99,6 +99,20 @@ void scheduler::start() {
     opts.flush_blocking = [this] {
       if (workers_ready_.load(std::memory_order_acquire)) blocking_->flush_idle_traces();
     };
+    opts.live_tasks = [this] {
+      // Room made first: nothing allocates under the shards' spinlocks, and
+      // tasks spawned meanwhile past that room go without (a dump is a moment).
+      std::vector<trace::live_task> live;
+      live.reserve(owned_.alive() + 64);
+      owned_.for_each([&](const task_header& t) {
+        if (live.size() == live.capacity()) return;
+        try {  // most names fit std::string's own room: no allocation
+          live.push_back({t.id, t.parent_id, t.site.name ? t.site.name : "", t.site.where});
+        } catch (const std::bad_alloc&) {
+        }
+      });
+      return live;
+    };
     tracer_ = std::make_unique<trace::tracer>(std::move(opts));
   }
 #endif

@@ -458,7 +458,35 @@ void tracer::drop_from_window(const pending& p) noexcept {
   p.owner->recycle(p.c);
 }
 
-void tracer::write_definitions(std::FILE* f, std::uint64_t base) noexcept {
+namespace {
+
+// Records for a dump's definitions chunks, built in memory (units of 8 bytes).
+struct record_list {
+  std::vector<std::uint64_t> units;
+  std::vector<std::uint32_t> starts;  // where each record begins
+  void add_long(event type, std::uint8_t a8, std::uint16_t a16, std::uint32_t a32, std::uint64_t x, std::uint64_t y,
+                const char* payload = nullptr, std::size_t len = 0) {
+    slot r[2]{};  // delta 0: timed at the chunk's base
+    r[0].type = std::uint8_t(type) | long_flag;
+    r[0].a8 = a8;
+    r[0].a16 = a16;
+    r[0].x = x;
+    r[1].delta = a32;
+    r[1].x = y;
+    starts.push_back(std::uint32_t(units.size()));
+    const auto* u = reinterpret_cast<const std::uint64_t*>(r);
+    units.insert(units.end(), u, u + 2 * units_per_slot);
+    if (len) {
+      std::size_t at = units.size();
+      units.resize(at + (len + unit_bytes - 1) / unit_bytes, 0);
+      std::memcpy(&units[at], payload, len);
+    }
+  }
+};
+
+}  // namespace
+
+void tracer::write_definitions(std::FILE* f, std::uint64_t base, const std::vector<live_task>& live) noexcept {
   std::uint64_t seq = 0;
   auto header = [&](std::size_t units) {
     chunk_header h{chunk_magic, std::uint16_t(thread_kind::other), definitions_index, std::uint32_t(units), 0,
@@ -488,19 +516,54 @@ void tracer::write_definitions(std::FILE* f, std::uint64_t base) noexcept {
     r[0].x = b->trimmed_until;
     std::fwrite(r, sizeof r, 1, f);
   }
-  // Then the strings and sites, in chunks of whole records.
-  std::lock_guard lock(definitions_mutex_);
-  std::size_t at = 0;  // index into definition_starts_
-  while (at < definition_starts_.size()) {
-    std::size_t begin = definition_starts_[at], end = begin;
-    while (at < definition_starts_.size()) {
-      std::size_t next = at + 1 < definition_starts_.size() ? definition_starts_[at + 1] : definitions_.size();
-      if (next - begin > units_per_chunk) break;
-      end = next;
-      ++at;
+  // Records in chunks of whole records.
+  auto write_records = [&](const std::vector<std::uint64_t>& units, const std::vector<std::uint32_t>& starts) {
+    std::size_t at = 0;  // index into starts
+    while (at < starts.size()) {
+      std::size_t begin = starts[at], end = begin;
+      while (at < starts.size()) {
+        std::size_t next = at + 1 < starts.size() ? starts[at + 1] : units.size();
+        if (next - begin > units_per_chunk) break;
+        end = next;
+        ++at;
+      }
+      header(end - begin);
+      std::fwrite(&units[begin], unit_bytes, end - begin, f);
     }
-    header(end - begin);
-    std::fwrite(&definitions_[begin], unit_bytes, end - begin, f);
+  };
+  {
+    std::lock_guard lock(definitions_mutex_);
+    write_records(definitions_, definition_starts_);
+  }
+  // A spawn record for each live task: one spawned before the window began
+  // would have none (a server's connection tasks, its accept loop). Their
+  // sites are defined here afresh, once per distinct site.
+  try {
+    record_list out;
+    auto string_of = [&](std::string_view text) -> std::uint32_t {
+      if (text.empty()) return 0;
+      std::size_t len = std::min<std::size_t>(text.size(), 255);
+      std::uint32_t id = next_string_id();
+      out.add_long(event::string, 0, std::uint16_t(len), id, 0, 0, text.data(), len);
+      return id;
+    };
+    std::unordered_map<std::string, std::uint32_t> sites;  // file, line, function, name -> id
+    for (const live_task& t : live) {
+      std::string key = fmt::format("{}\n{}\n{}\n{}", t.where.file_name(), t.where.line(), t.where.function_name(),
+                                    t.name);
+      auto [it, fresh] = sites.try_emplace(std::move(key), 0);
+      if (fresh) {
+        std::uint32_t file = string_of(t.where.file_name());
+        std::uint32_t function = string_of(t.where.function_name());
+        std::uint32_t name = string_of(t.name);
+        it->second = next_site_id();
+        out.add_long(event::site, 0, 0, it->second, (std::uint64_t(file) << 32) | t.where.line(),
+                     (std::uint64_t(function) << 32) | name);
+      }
+      out.add_long(event::spawn, 0, 0, it->second, t.id, t.parent);
+    }
+    write_records(out.units, out.starts);
+  } catch (const std::bad_alloc&) {  // the dump goes without them
   }
 }
 
@@ -575,7 +638,9 @@ std::string tracer::signal_dump_path() const {
   return path;
 }
 
-bool tracer::write_file(const std::string& path, const std::deque<pending>& chunks, bool flight) {
+bool tracer::write_file(const std::string& path, const std::deque<pending>& chunks,
+                        const std::vector<live_task>* live) {
+  const bool flight = live != nullptr;
   std::FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) return false;
   // The window holds the sync points of its last seconds (the writer hands
@@ -588,7 +653,7 @@ bool tracer::write_file(const std::string& path, const std::deque<pending>& chun
     // from it: every definition comes first, timed at the oldest chunk.
     std::uint64_t base = chunks.empty() ? 0 : chunks.front().c->header.base;
     for (auto& p : chunks) base = std::min(base, p.c->header.base);
-    write_definitions(f, base);
+    write_definitions(f, base, *live);
   }
   for (auto& p : chunks) write_chunk(f, p.c);
   bool ok = std::fflush(f) == 0;
@@ -623,16 +688,23 @@ void tracer::flush_answered() noexcept {
 bool tracer::dump(const std::string& path, buffer* caller) {
   if (!flight_mode()) return false;
   collect_workers(caller);
-  return write_dump(path);
+  std::vector<live_task> live;
+  if (opts_.live_tasks) {
+    try {
+      live = opts_.live_tasks();
+    } catch (const std::bad_alloc&) {  // the dump goes without them
+    }
+  }
+  return write_dump(path, live);
 }
 
-bool tracer::write_dump(const std::string& path) {
+bool tracer::write_dump(const std::string& path, const std::vector<live_task>& live) {
   // Sites and strings are defined once per buffer stream, in chunks the
   // window may have lost: write_file puts the kept copies first.
   std::lock_guard lock(mutex_);
   absorb_queue();  // chunks handed in since the writer's last pass belong in the dump
   writing_dump_.store(true, std::memory_order_relaxed);
-  bool ok = write_file(path, window_, true);
+  bool ok = write_file(path, window_, &live);
   writing_dump_.store(false, std::memory_order_relaxed);
   return ok;
 }

@@ -355,6 +355,15 @@ class buffer {
   std::vector<std::unique_ptr<chunk>> owned_;
 };
 
+// A task alive when a flight-recorder dump is taken (its spawn record may
+// be older than the window).
+struct live_task {
+  std::uint64_t id;
+  std::uint64_t parent;
+  std::string name;  // a copy: the task may end before the dump is written
+  std::source_location where;
+};
+
 struct tracer_options {
   std::string path;
   std::chrono::seconds flight_window{0};  // 0: stream everything to `path`
@@ -366,6 +375,8 @@ struct tracer_options {
   // Flight mode: hands in the buffers of blocking-pool threads between jobs
   // (they answer no flush request: they may wait for work for seconds).
   std::function<void()> flush_blocking;
+  // Flight mode: the tasks alive now, for a dump to name them.
+  std::function<std::vector<live_task>()> live_tasks;
 };
 
 class tracer {
@@ -438,10 +449,13 @@ class tracer {
   void writer_main() noexcept;
   void write_chunk(std::FILE* f, const chunk* c) noexcept;
   file_header make_header(std::uint64_t ticks_per_second, bool flight) const noexcept;
-  bool write_file(const std::string& path, const std::deque<pending>& chunks, bool flight);
-  // A dump's first chunks: the kept definitions (thread kind other, index
-  // definitions_index), their records timed at `base`.
-  void write_definitions(std::FILE* f, std::uint64_t base) noexcept;
+  bool write_file(const std::string& path, const std::deque<pending>& chunks,
+                  const std::vector<live_task>* live = nullptr);
+  // A dump's first chunks (thread kind other, index definitions_index),
+  // their records timed at `base`: where each thread's events are whole
+  // from, the kept string and site definitions, and a spawn record for each
+  // live task (with sites of its own).
+  void write_definitions(std::FILE* f, std::uint64_t base, const std::vector<live_task>& live) noexcept;
   // Under mutex_: a chunk leaves the window for its pool.
   void drop_from_window(const pending& p) noexcept;
   void trim_window() noexcept;
@@ -449,7 +463,7 @@ class tracer {
   void absorb_queue() noexcept;
   // Flight mode: asks the workers to flush and waits (up to 200 ms) for them.
   void collect_workers(buffer* caller) noexcept;
-  bool write_dump(const std::string& path);
+  bool write_dump(const std::string& path, const std::vector<live_task>& live);
   std::string signal_dump_path() const;  // for a SIGUSR2 dump
   // Records a clock_sync into the shared buffer and hands that buffer to the
   // writer, so sync points reach the file (or the flight window) promptly.

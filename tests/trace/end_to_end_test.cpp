@@ -553,7 +553,7 @@ TEST_SUITE("trace/end_to_end") {
     temp_dir dir;
     weft::runtime rt{flight_config(dir, "long", 1s)};
     std::atomic<bool> stop_spawning{false};
-    auto spawner = rt.spawn(spawn_loop(stop_spawning));
+    auto spawner = rt.spawn(spawn_loop(stop_spawning), {.name = "long-lived"});
     std::this_thread::sleep_for(1600ms);  // the site's definition is older than the window
     {
       // The dump carries every string and site: the children keep their
@@ -563,6 +563,9 @@ TEST_SUITE("trace/end_to_end") {
       // the moment since that worker's first kept record.
       json::value s = dump_summary(rt, dir.file("quiet.wtrace"));
       CHECK(has_group(s, "from-one-site"));
+      // And a task spawned before the window, alive at the dump, has its
+      // name: the dump writes a spawn record for every live task.
+      CHECK(has_group(s, "long-lived"));
       CHECK(s["span_ns"].u64() >= 800'000'000);
       CHECK(s["span_ns"].u64() < 1'400'000'000);
     }

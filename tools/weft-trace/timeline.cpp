@@ -153,6 +153,16 @@ class builder {
     }
     close_parks();
     order();
+    // A dump's live tasks whose spawn record left the window: their site
+    // (name) and parent, not a spawn in the window (no spawn time). Only for
+    // tasks the window has.
+    for (const record& r : trace_.live_spawns) {
+      auto it = out_.tasks.find(r.x);
+      if (it == out_.tasks.end() || it->second.spawned) continue;
+      it->second.site = r.a32;
+      it->second.parent = r.y;
+      it->second.kind = r.a8;
+    }
     bind();
     return std::move(out_);
   }

@@ -198,6 +198,7 @@ class decoder {
       if (compact_) slots(scratch, h, body, count, cut);
       else records(scratch, body, count, cut);
       for (const record& r : scratch.records) {
+        if (r.type == rec::spawn) out_.live_spawns.push_back(r);
         if (r.type != rec::trimmed) continue;
         std::uint64_t& from = out_.whole_from[{thread_kind(r.a8), r.a16}];
         from = std::max(from, r.x);

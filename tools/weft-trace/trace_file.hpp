@@ -143,6 +143,9 @@ struct trace_data {
   // are whole from. Threads not listed lost none.
   bool lists_trims = false;
   std::map<thread_id, std::uint64_t> whole_from;
+  // Flight-recorder dumps: a spawn record for each task alive at the dump
+  // (its own may be older than the window); no time of their own.
+  std::vector<record> live_spawns;
 
   const std::string* string_at(std::uint32_t id) const {
     auto it = strings.find(id);
