@@ -5,6 +5,14 @@
 // is no runtime around. Discarding the returned handle detaches the task; if
 // a detached task throws, the error is reported on stderr with its name and
 // spawn site, and the runtime carries on.
+//
+// Order: no start order is promised. Spawned from a worker, the newest task
+// is the next to run there once the spawner suspends (a LIFO slot, as in
+// Tokio: a spawn and its join, or a message and its reader, stay hot in
+// cache), and the one it displaced queues behind the others, where peers
+// may steal it. So spawn(a), spawn(b), spawn(c), then an await, start c, a,
+// b on one worker. Code that needs an order makes it with a channel, an
+// event or a join.
 #pragma once
 
 #include <source_location>

@@ -10,7 +10,8 @@
 // the others; join() waits for them all and rethrows that exception.
 // Children's results are not collected: write them where the caller wants
 // them (their join_handles are the group's). spawn() after a failure starts
-// the child already aborted, until join() has rethrown that failure.
+// the child already aborted (its body never runs), until join() has rethrown
+// that failure.
 // Rounds: join() ends one. Once it has returned or rethrown, the group is
 // empty and its failure consumed (each failure is thrown once): spawn()
 // starts a new round and a later join() waits for that one alone. (asyncio's
@@ -92,6 +93,9 @@ template <class T>
 task<void> group_child_body(task<T> work, group_ref state) {
   std::exception_ptr error;
   try {
+    // Aborted before its first poll (spawned after a failure, or the group
+    // was cancelled): the work never starts, as a spawned task's would not.
+    if (current_task()->is_cancelled()) throw cancelled{};
     (void)co_await std::move(work);
   } catch (...) {
     error = std::current_exception();

@@ -92,6 +92,9 @@ struct child_slot {
 template <class Aw>
 task<void> run_child_body(Aw aw, child_slot<await_result_t<Aw>>* slot, child_group* group) {
   try {
+    // Aborted before its first poll (a sibling failed, the deadline passed):
+    // the work never starts, as a spawned task aborted then never runs.
+    if (current_task()->is_cancelled()) throw cancelled{};
     if constexpr (std::is_void_v<await_result_t<Aw>>) {
       co_await std::move(aw);
       slot->value.emplace();
@@ -106,7 +109,7 @@ task<void> run_child_body(Aw aw, child_slot<await_result_t<Aw>>* slot, child_gro
 }
 
 // A child must report its end even when aborted before its first poll, so
-// its body always starts (the awaitable inside then sees the abort).
+// its body always starts (and then leaves the work unstarted).
 template <class Aw>
 task<void> run_child(Aw aw, child_slot<await_result_t<Aw>>* slot, child_group* group) {
   auto h = run_child_body(std::move(aw), slot, group).release();

@@ -24,6 +24,11 @@ weft::task<void> sleep_long(std::atomic<int>& alive) {
   alive_counter guard(alive);
   co_await weft::sleep_for(1h);
 }
+// Counts its entry before any await: a body that runs at all shows.
+weft::task<void> count_entry(std::atomic<int>& entered) {
+  ++entered;
+  co_await weft::sleep_for(1ms);
+}
 weft::task<void> fail_soon() {
   co_await weft::sleep_for(2ms);
   throw std::runtime_error("group child failed");
@@ -94,16 +99,18 @@ TEST_SUITE("runtime/task_group") {
     }());
   }
 
-  TEST_CASE("after a failure children start aborted until join rethrows it; then a new round runs") {
+  TEST_CASE("after a failure children start aborted (their bodies never run) until join rethrows it; then a new round runs") {
     weft::runtime rt{workers(2)};
-    std::atomic<int> sum{0};
+    std::atomic<int> sum{0}, entered{0};
     rt.block_on([&]() -> weft::task<void> {
       weft::task_group group;
       group.spawn(fail_soon());
       while (group.running() > 0) co_await weft::sleep_for(1ms);  // the failure is in
       group.spawn(add_after(sum, 1, 1ms));                          // starts aborted
+      group.spawn(count_entry(entered));                            // and never runs
       CHECK_THROWS_WITH_AS(co_await group.join(), "group child failed", std::runtime_error);
       CHECK(sum == 0);
+      CHECK(entered == 0);
       group.spawn(add_after(sum, 2, 1ms));  // a new round: runs
       co_await group.join();                // the old failure is not thrown again
       CHECK(sum == 2);

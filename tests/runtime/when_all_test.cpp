@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -28,6 +29,14 @@ weft::task<void> sleep_forever(std::atomic<int>& alive, std::atomic<int>& cancel
     ++cancelled;
     throw;
   }
+}
+weft::task<void> count_entry(std::atomic<int>& entered) {
+  ++entered;
+  co_await weft::sleep_for(1ms);
+}
+weft::task<void> fail_at_once() {
+  throw std::runtime_error("failed at once");
+  co_return;
 }
 }  // namespace
 
@@ -63,6 +72,18 @@ TEST_SUITE("runtime/when_all") {
     CHECK(weft_test::ms_since(t0) < 1s);
     CHECK(cancelled == 2);
     CHECK(alive == 0);  // when_all returned only after the losers unwound
+  }
+
+  // On one worker the last child spawned runs first (the LIFO slot): it
+  // fails before the first child's first poll, which then never runs, as a
+  // spawned task aborted before its first poll never does.
+  TEST_CASE("a child aborted before its first poll never runs its body") {
+    weft::runtime rt{workers(1)};
+    std::atomic<int> entered{0};
+    CHECK_THROWS_WITH_AS(rt.block_on([&]() -> weft::task<void> {
+      co_await weft::when_all(count_entry(entered), fail_at_once());
+    }()), "failed at once", std::runtime_error);
+    CHECK(entered == 0);
   }
 
   TEST_CASE("aborting the awaiting task cancels and awaits the children") {
