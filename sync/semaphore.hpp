@@ -16,6 +16,8 @@
 // behind it that now fit are granted) and throws weft::cancelled holding no
 // permits. If the permits were granted before the abort took effect, acquire
 // returns the permit (released when it is destroyed during unwinding).
+// release(n) adds permits whatever the count started at, as asyncio's
+// Semaphore (not its BoundedSemaphore) and Tokio's add_permits do.
 // Misuse: more than max_permits free permits is an error, as in Tokio: the
 // constructor and release throw weft::runtime_misuse rather than let the count
 // wrap. (A permit releasing into a semaphore already over-released by hand
