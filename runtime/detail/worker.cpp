@@ -443,9 +443,17 @@ void worker::park() noexcept {
   if (last_searcher && sched_.work_visible()) {
     // We were the last one looking and there is work: look again rather
     // than leave it to nobody.
-    if (sched_.idle().unpark_self(index_) < 0) {
+    int before = sched_.idle().unpark_self(index_);
+    if (before < 0) {
       searching_ = true;  // a notifier picked us meanwhile
       consume_wake();
+    } else if (before == 0 && sched_.worker_count() > 1) {
+      // For a moment every worker counted as parked, and the watcher, if it
+      // looked then, gave up its watch and now sleeps until woken: arrange a
+      // watch over us as a worker that wakes first by itself does. (Missed,
+      // the task we go on to run held the timers homed here hostage for as
+      // long as it ran without yielding.)
+      arm_peer_watch();
     }
     return;
   }
