@@ -40,7 +40,12 @@
 // io_context polled by the watcher, and the tasks that wakes run there. The
 // other parked workers sleep until woken (with every parked worker watching,
 // a thousand workers woke 500,000 times a second and took 9 s to start); a
-// watcher that leaves its park hands the watch to a parked peer.
+// watcher that leaves its park hands the watch to a parked peer. A watcher
+// that sees every worker parked gives the watch up, so a worker that wakes
+// by itself as the only one awake (from its reactor, or as the last searcher
+// finding work) arms a parked peer's watch timer (arm_peer_watch); one woken
+// by a notifier is watched through the searcher it becomes: the next worker
+// that searches and finds nothing parks as the watcher.
 //
 // Shutdown (~scheduler): stop the workers and join them, stop the blocking
 // pool (waiting for running jobs), then destroy every task still alive, taken
