@@ -43,9 +43,10 @@
 // watcher that leaves its park hands the watch to a parked peer. A watcher
 // that sees every worker parked gives the watch up, so a worker that wakes
 // by itself as the only one awake (from its reactor, or as the last searcher
-// finding work) arms a parked peer's watch timer (arm_peer_watch); one woken
-// by a notifier is watched through the searcher it becomes: the next worker
-// that searches and finds nothing parks as the watcher.
+// finding work) arms a parked peer's watch timer (arm_peer_watch), and one
+// that wakes with a watch timer armed on itself passes it on; one woken by a
+// notifier is watched through the searcher it becomes: the next worker that
+// searches and finds nothing parks as the watcher.
 //
 // Shutdown (~scheduler): stop the workers and join them, stop the blocking
 // pool (waiting for running jobs), then destroy every task still alive, taken

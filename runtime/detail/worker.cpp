@@ -447,12 +447,12 @@ void worker::park() noexcept {
     if (before < 0) {
       searching_ = true;  // a notifier picked us meanwhile
       consume_wake();
-    } else if (before == 0 && sched_.worker_count() > 1) {
+    } else if ((before == 0 || watch_armed_.load(std::memory_order_acquire)) && sched_.worker_count() > 1) {
       // For a moment every worker counted as parked, and the watcher, if it
       // looked then, gave up its watch and now sleeps until woken: arrange a
-      // watch over us as a worker that wakes first by itself does. (Missed,
-      // the task we go on to run held the timers homed here hostage for as
-      // long as it ran without yielding.)
+      // watch over us as a worker that wakes first by itself does (and pass
+      // on one armed on us, as below). (Missed, the task we go on to run held
+      // the timers homed here hostage for as long as it ran without yielding.)
       arm_peer_watch();
     }
     return;
@@ -541,13 +541,19 @@ void worker::park() noexcept {
   if (before < 0) {
     searching_ = true;  // unparked by a notifier, which counted us as searching
   }
-  if ((before == 0 || held_watch) && has_peers && !sched_.shutting_down()) {
-    // We are the first awake, or we were the watcher: someone must watch
-    // our reactor should the task we are about to run never yield. Not by
-    // waking a peer now (under a network load that was a wake-up, a context
-    // switch and a park on the peer for every one of ours): a timer goes off
-    // in a parked peer's reactor one rescue interval from now, and from then
-    // on it watches.
+  // A watch armed on us while we slept would go off in our own reactor,
+  // which nobody serves if we now get stuck: pass it on. So too one that
+  // went off in the drain that ended our park: its handler saw us parked
+  // and left it to us.
+  const bool watch_pending = watch_armed_.load(std::memory_order_acquire) ||
+                             watch_fired_.exchange(false, std::memory_order_relaxed);
+  if ((before == 0 || held_watch || watch_pending) && has_peers && !sched_.shutting_down()) {
+    // We are the first awake, or we were the watcher, or the watch was coming
+    // to us: someone must watch our reactor should the task we are about to
+    // run never yield. Not by waking a peer now (under a network load that
+    // was a wake-up, a context switch and a park on the peer for every one of
+    // ours): a timer goes off in a parked peer's reactor one rescue interval
+    // from now, and from then on it watches.
     arm_peer_watch();
   }
 }

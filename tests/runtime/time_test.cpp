@@ -13,6 +13,9 @@
 #include <thread>
 #include <vector>
 
+#include <boost/asio/steady_timer.hpp>
+
+#include <runtime/detail/scheduler.hpp>
 #include <runtime/runtime.hpp>
 #include <tests/support/test_runtime.hpp>
 
@@ -222,6 +225,38 @@ weft::task<void> rescue_root(rescue_probe& p, bool quiet_first) {
   co_await spinner;
 }
 
+// Two workers stuck at once, the others parked: timers on workers 0 and 1,
+// 1 ms apart, each start a sleeper there (spawned from the timer's handler,
+// so into that worker's LIFO slot, waking nobody), whose spinner then holds
+// the worker. Worker 0 wakes first, alone, and arms worker 1's watch timer;
+// worker 1 then wakes by itself, and that timer sits in its own reactor.
+struct double_stuck {
+  rescue_probe probe[2];
+  std::unique_ptr<boost::asio::steady_timer> start[2];
+  weft::join_handle<void> sleeper[2], spinner[2];
+  std::atomic<int> started{0};  // release: the handles above are written
+};
+
+weft::task<void> start_stuck_pair(double_stuck& d) {
+  weft::detail::scheduler* s = weft::detail::current_scheduler();
+  // Sleep first so that every worker parks (this one included).
+  co_await weft::sleep_for(30ms);
+  for (int i = 0; i < 2; ++i) {
+    d.start[i] = std::make_unique<boost::asio::steady_timer>(s->worker_at(std::size_t(i)).io());
+    d.start[i]->expires_after(20ms + i * 1ms);
+    d.start[i]->async_wait([&d, i](const boost::system::error_code& ec) {
+      if (!ec) d.sleeper[i] = weft::spawn(sleeper(d.probe[i], d.spinner[i], false));
+      d.started.fetch_add(1, std::memory_order_release);
+    });
+  }
+  co_await weft::sleep_for(600ms);  // both spins (500 ms) are over by then
+  while (d.started.load(std::memory_order_acquire) < 2) co_await weft::sleep_for(5ms);
+  for (int i = 0; i < 2; ++i) {
+    if (d.sleeper[i].valid()) co_await std::move(d.sleeper[i]);
+    if (d.spinner[i].valid()) co_await std::move(d.spinner[i]);
+  }
+}
+
 }  // namespace
 
 TEST_SUITE("runtime/time") {
@@ -352,5 +387,34 @@ TEST_SUITE("runtime/time") {
     CAPTURE(std::chrono::duration_cast<std::chrono::microseconds>(best).count());
     CHECK(best < limit);
     }
+  }
+
+  TEST_CASE("reactor rescue: two workers stuck at once while the rest are parked") {
+    // Before the fix, worker 1's pending watch stayed in its own reactor and
+    // the others slept on: both sleepers ~490 ms late.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      CAPTURE(attempt);
+      weft::runtime rt{workers(4)};
+      double_stuck d;
+      stall_meter meter;
+      rt.block_on(start_stuck_pair(d));
+      const auto stalled = meter.stop();
+      CAPTURE(std::chrono::duration_cast<std::chrono::microseconds>(stalled).count());
+      if (stalled >= 100ms) continue;  // the process was stopped: not counted
+      bool arranged = true;
+      for (auto& p : d.probe) arranged = arranged && p.spinner_thread == p.sleeper_thread;
+      if (!arranged) continue;  // a peer ran a sleeper elsewhere: nothing to rescue
+      std::string per_worker;  // parks/rescues of each worker, for a failure's report
+      for (const auto& w : rt.metrics().workers)
+        per_worker += std::to_string(w.parks) + "/" + std::to_string(w.reactor_rescues) + " ";
+      CAPTURE(per_worker);
+      for (auto& p : d.probe) {
+        CAPTURE(std::chrono::duration_cast<std::chrono::microseconds>(p.late).count());
+        CHECK(p.woke_thread != p.spinner_thread);
+        CHECK(p.late < 200ms);
+      }
+      return;
+    }
+    FAIL("no attempt ran with both sleepers on their own stuck worker");
   }
 }
