@@ -165,6 +165,8 @@ class worker {
   void park() noexcept;
   worker* find_stuck_peer() noexcept;
   void arm_peer_watch() noexcept;
+  // Leaving a park: arm a peer's watch when someone must watch us now.
+  void arrange_watch_on_wake(int unparked_before, bool held_watch) noexcept;
   bool only_bookkeeping_ran() noexcept;
   bool rescue(worker& peer) noexcept;  // false: could not take its reactor
   void stop_searching() noexcept;

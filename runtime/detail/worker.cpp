@@ -447,13 +447,12 @@ void worker::park() noexcept {
     if (before < 0) {
       searching_ = true;  // a notifier picked us meanwhile
       consume_wake();
-    } else if ((before == 0 || watch_armed_.load(std::memory_order_acquire)) && sched_.worker_count() > 1) {
+    } else {
       // For a moment every worker counted as parked, and the watcher, if it
-      // looked then, gave up its watch and now sleeps until woken: arrange a
-      // watch over us as a worker that wakes first by itself does (and pass
-      // on one armed on us, as below). (Missed, the task we go on to run held
-      // the timers homed here hostage for as long as it ran without yielding.)
-      arm_peer_watch();
+      // looked then, gave up its watch and now sleeps until woken. (Missed,
+      // the task we go on to run held the timers homed here hostage for as
+      // long as it ran without yielding.)
+      arrange_watch_on_wake(before, false);
     }
     return;
   }
@@ -541,13 +540,18 @@ void worker::park() noexcept {
   if (before < 0) {
     searching_ = true;  // unparked by a notifier, which counted us as searching
   }
+  arrange_watch_on_wake(before, held_watch);
+}
+
+void worker::arrange_watch_on_wake(int unparked_before, bool held_watch) noexcept {
+  if (sched_.worker_count() < 2 || sched_.shutting_down()) return;
   // A watch armed on us while we slept would go off in our own reactor,
   // which nobody serves if we now get stuck: pass it on. So too one that
   // went off in the drain that ended our park: its handler saw us parked
   // and left it to us.
   const bool watch_pending = watch_armed_.load(std::memory_order_acquire) ||
                              watch_fired_.exchange(false, std::memory_order_relaxed);
-  if ((before == 0 || held_watch || watch_pending) && has_peers && !sched_.shutting_down()) {
+  if (unparked_before == 0 || held_watch || watch_pending) {
     // We are the first awake, or we were the watcher, or the watch was coming
     // to us: someone must watch our reactor should the task we are about to
     // run never yield. Not by waking a peer now (under a network load that
