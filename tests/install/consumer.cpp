@@ -1,6 +1,10 @@
 // A program as an installed user writes it: compiled against the staged
 // `meson install` tree with nothing but `pkg-config --cflags --libs weft`
-// (tests/install/install_test.sh), never against the source tree.
+// (tests/install/install_test.sh), never against the source tree. It awaits
+// an Asio operation too: Asio's templates are compiled here, with the flags
+// weft.pc gives (under ThreadSanitizer, -Werror used to fail on Asio's fences).
+#include <boost/asio/steady_timer.hpp>
+#include <net/asio.hpp>
 #include <runtime/runtime.hpp>
 
 #include <chrono>
@@ -15,6 +19,9 @@ weft::task<int> child(int x) {
 weft::task<int> root() {
   auto h = weft::spawn(child(21));
   co_await weft::sleep_for(std::chrono::milliseconds(1));
+  boost::asio::steady_timer timer(weft::net::next_io_executor());
+  timer.expires_after(std::chrono::milliseconds(1));
+  co_await timer.async_wait(weft::use_task);
   co_return co_await h;
 }
 }  // namespace
