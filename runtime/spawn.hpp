@@ -12,7 +12,10 @@
 // cache), and the one it displaced queues behind the others, where peers
 // may steal it. So spawn(a), spawn(b), spawn(c), then an await, start c, a,
 // b on one worker. Code that needs an order makes it with a channel, an
-// event or a join.
+// event or a join. A spawner that goes on computing without suspending does
+// not keep the newest task to itself: once its poll has run for
+// runtime_config::reactor_rescue_after, an idle worker takes that task (and
+// serves the spawner's reactor) as it does for any worker stuck in a poll.
 #pragma once
 
 #include <source_location>

@@ -37,7 +37,9 @@
 // worker, the watcher, therefore sleeps with a timeout while any peer is
 // awake, and on each timeout looks at its peers' progress counters: a peer
 // that has been in the same poll for `reactor_rescue_after` gets its
-// io_context polled by the watcher, and the tasks that wakes run there. The
+// io_context polled by the watcher, and the tasks that wakes run there; the
+// watcher takes the task in its LIFO slot too (or, with none there, steals
+// from its queue), which would otherwise wait for that poll to end. The
 // other parked workers sleep until woken (with every parked worker watching,
 // a thousand workers woke 500,000 times a second and took 9 s to start); a
 // watcher that leaves its park hands the watch to a parked peer. A watcher
@@ -169,6 +171,7 @@ class worker {
   void arrange_watch_on_wake(int unparked_before, bool held_watch) noexcept;
   bool only_bookkeeping_ran() noexcept;
   bool rescue(worker& peer) noexcept;  // false: could not take its reactor
+  void take_work_of_stuck(worker& peer) noexcept;
   void stop_searching() noexcept;
   std::uint32_t next_random() noexcept;
 
@@ -188,7 +191,17 @@ class worker {
   // this VM ~330 ns a cache line): yield_many's 1,000 tasks at two workers
   // ran at 40% of the one-worker rate.
   inject_queue overflow_;
-  task_header* lifo_ = nullptr;
+  // The LIFO slot. Only the owner fills it; the owner or a peer rescuing a
+  // stuck owner empties it, by exchange, so exactly one of them takes the
+  // task. A fill seen empty is a release store (nobody else fills it), a
+  // fill over a task an exchange (a rescuer may be taking that one); every
+  // take acquires what the filler wrote.
+  std::atomic<task_header*> lifo_{nullptr};
+  bool lifo_empty() const noexcept { return !lifo_.load(std::memory_order_relaxed); }
+  task_header* take_lifo() noexcept {
+    return lifo_empty() ? nullptr : lifo_.exchange(nullptr, std::memory_order_acquire);
+  }
+  bool has_local_work() const noexcept { return !lifo_empty() || !queue_.empty(); }
   std::uint32_t tick_ = 0;
   const std::uint64_t sync_slice_ns_;
   std::uint64_t slice_began_ns_ = 0;  // when the polled task's budget first ran out; 0: not yet

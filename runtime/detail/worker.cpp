@@ -95,9 +95,12 @@ std::uint32_t worker::next_random() noexcept {
 
 void worker::schedule_local(task_header* t, bool to_back) noexcept {
   if (!to_back) {
-    task_header* prev = lifo_;
-    lifo_ = t;
-    if (!prev) return;  // the LIFO slot is ours alone: nobody else to tell
+    if (lifo_empty()) {
+      lifo_.store(t, std::memory_order_release);
+      return;  // the task next to run here: nobody else to tell
+    }
+    task_header* prev = lifo_.exchange(t, std::memory_order_acq_rel);
+    if (!prev) return;  // a rescuer took it meanwhile
     t = prev;
   }
   queue_.push_back(t, overflow_);
@@ -175,9 +178,9 @@ task_header* worker::next_task(trace::poll_source& source) noexcept {
     if (task_header* t = overflow_.pop()) return t;
   }
   source = trace::poll_source::lifo;
-  if (lifo_) {
+  if (task_header* t = take_lifo()) {
     worker_counters::bump(counters_.lifo_polls);
-    return std::exchange(lifo_, nullptr);
+    return t;
   }
   source = trace::poll_source::local;
   if (task_header* t = queue_.pop()) return t;
@@ -254,16 +257,18 @@ void worker::stop_searching() noexcept {
 void worker::run_task(task_header* t, trace::poll_source source) noexcept {
   poll(t, source);
   const std::uint32_t max_lifo = sched_.config().max_lifo_polls;
-  for (std::uint32_t n = 0; lifo_; ++n) {
+  for (std::uint32_t n = 0;; ++n) {
+    task_header* next = take_lifo();
+    if (!next) return;
     if (n == max_lifo || sched_.shutting_down()) {
       // Fairness: a ping-pong pair must not starve the rest of the queue.
       // No peer is woken for it: this worker takes it again shortly, and a
       // wake-up here makes a chain of spawns bounce between threads.
-      queue_.push_back(std::exchange(lifo_, nullptr), overflow_);
+      queue_.push_back(next, overflow_);
       return;
     }
     worker_counters::bump(counters_.lifo_polls);
-    poll(std::exchange(lifo_, nullptr), trace::poll_source::lifo);
+    poll(next, trace::poll_source::lifo);
   }
 }
 
@@ -368,7 +373,7 @@ bool sync_slice_over(task_header* t) noexcept {
 bool worker::poll_io() noexcept {
   progress.store(progress.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   // A peer rescuing our reactor is serving it right now: leave it to them.
-  if (!try_enter_io()) return lifo_ || !queue_.empty();
+  if (!try_enter_io()) return has_local_work();
   // A notifier picked us just after we woke by ourselves: its wake-up is
   // spent (we are awake), so a later park does not end at once for it.
   if (wake_requested_.load(std::memory_order_relaxed)) consume_wake();
@@ -389,7 +394,7 @@ bool worker::poll_io() noexcept {
   drain_io();
 #endif
   leave_io();
-  return lifo_ || !queue_.empty();
+  return has_local_work();
 }
 
 void worker::enter_own_io() noexcept {
@@ -505,7 +510,7 @@ void worker::park() noexcept {
     // reactor) waits out the interval in our own reactor below: looking
     // again at once would find the peer "stuck" since a few ns ago and spin.
     if (stuck && rescue(*stuck)) {
-      if (lifo_ || !queue_.empty()) {
+      if (has_local_work()) {
         why = trace::unpark_reason::watch_timeout;
         break;
       }
@@ -601,7 +606,7 @@ bool worker::only_bookkeeping_ran() noexcept {
   // (which then takes the wake-up, or watches our peers).
   bool watch = watch_fired_.exchange(false, std::memory_order_relaxed);
   bool wake = wake_ran_.exchange(false, std::memory_order_relaxed);
-  return (watch || wake) && !lifo_ && queue_.empty();
+  return (watch || wake) && !has_local_work();
 }
 
 worker* worker::find_stuck_peer() noexcept {
@@ -626,18 +631,35 @@ worker* worker::find_stuck_peer() noexcept {
   return found;
 }
 
+void worker::take_work_of_stuck(worker& peer) noexcept {
+  // The task in its LIFO slot waits for the stuck poll to end: a task just
+  // spawned, or one its poll woke, while the spawner goes on computing. We
+  // are parked, so our slot and queue are empty. Without it, the next task
+  // in its queue (one a wake-up left there without waking anyone).
+  std::uint32_t count = 1;
+  task_header* t = peer.take_lifo();
+  if (!t) t = peer.queue().steal_into(queue_, &count);
+  if (!t) return;
+  worker_counters::bump(counters_.steals);
+  worker_counters::bump(counters_.stolen_tasks, count);
+  WEFT_TRACE(event::steal, 0, std::uint16_t(peer.index()), count, t->id, 0);
+  lifo_.store(t, std::memory_order_release);
+}
+
 bool worker::rescue(worker& peer) noexcept {
   // It came back (and wants its reactor), or another peer is there.
   if (peer.wants_io_back() || !peer.try_enter_io()) return false;
   worker_counters::bump(counters_.rescues);
+  take_work_of_stuck(peer);
   const auto interval = sched_.config().reactor_rescue_after;
 #if WEFT_TRACING
   std::uint64_t t0 = trace_ ? trace_->now() : 0;
 #endif
   // While we wait in the peer's reactor its own thread may come back: it
-  // skips its reactor polls, or waits to park, until we leave.
-  std::size_t n = peer.io().run_one_for(interval);
-  if (n) n += peer.io().poll();
+  // skips its reactor polls, or waits to park, until we leave. With a task
+  // in hand we do not wait: we only take what is ready.
+  std::size_t n = has_local_work() ? 0 : peer.io().run_one_for(interval);
+  if (n || has_local_work()) n += peer.io().poll();
   peer.leave_io();
 #if WEFT_TRACING
   if (trace_) [[unlikely]] {

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include <runtime/runtime.hpp>
+#include <sync/channel.hpp>
 #include <tests/support/stderr_capture.hpp>
 #include <tests/support/test_runtime.hpp>
 
@@ -74,9 +75,75 @@ weft::task<void> spawn_empty() {
   co_return;
 }
 
+// Where and whether a task ran.
+struct run_probe {
+  std::atomic<bool> ran{false};  // release: `where` is written
+  std::thread::id where;
+  std::thread::id busy_worker;  // the thread that kept computing meanwhile
+  bool ran_meanwhile = false;
+};
+
+weft::task<void> note_run(run_probe& p) {
+  p.where = std::this_thread::get_id();
+  p.ran.store(true, std::memory_order_release);
+  co_return;
+}
+
+// Holds this worker, never suspending, until `p` ran or `limit` passed.
+bool compute_until_ran(run_probe& p, std::chrono::milliseconds limit) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (!p.ran.load(std::memory_order_acquire))
+    if (std::chrono::steady_clock::now() >= end) return false;
+  return true;
+}
+
+// The spawned task goes to this worker's LIFO slot, waking nobody.
+weft::task<void> spawn_then_compute(run_probe& p) {
+  p.busy_worker = std::this_thread::get_id();
+  weft::join_handle<void> h = weft::spawn(note_run(p));
+  p.ran_meanwhile = compute_until_ran(p, 2s);
+  co_await std::move(h);
+}
+
+weft::task<void> receive_then_note(weft::channel<int>& ch, run_probe& p) {
+  (void)co_await ch.recv();
+  co_await note_run(p);
+}
+
+// The send wakes the waiting receiver into this worker's LIFO slot.
+weft::task<void> send_then_compute(run_probe& p) {
+  weft::channel<int> ch{1};
+  weft::join_handle<void> h = weft::spawn(receive_then_note(ch, p));
+  co_await weft::sleep_for(10ms);  // the receiver waits by then
+  p.busy_worker = std::this_thread::get_id();
+  co_await ch.send(1);
+  p.ran_meanwhile = compute_until_ran(p, 2s);
+  co_await std::move(h);
+}
+
 }  // namespace
 
 TEST_SUITE("runtime/spawn") {
+  TEST_CASE("a task left in the LIFO slot of a worker that keeps computing runs on an idle worker") {
+    // The idle worker watching its peers takes it once the busy worker's
+    // poll has lasted reactor_rescue_after (2 ms); before, it waited for the
+    // whole computation. A few attempts, for a machine that keeps the
+    // watcher off the CPU for seconds; without the rescue every one fails.
+    for (bool by_wake : {false, true}) {
+      CAPTURE(by_wake);
+      bool passed = false;
+      for (int attempt = 0; attempt < 3 && !passed; ++attempt) {
+        CAPTURE(attempt);
+        weft::runtime rt{workers(2)};
+        run_probe p;
+        rt.block_on(by_wake ? send_then_compute(p) : spawn_then_compute(p));
+        CHECK(p.ran.load());
+        passed = p.ran_meanwhile && p.where != p.busy_worker;
+      }
+      CHECK(passed);
+    }
+  }
+
   TEST_CASE("spawn with no runtime around throws runtime_misuse and frees the task") {
     std::atomic<int> alive{0};
     CHECK_THROWS_AS(weft::spawn(counted_value(ticket(alive), 1)), weft::runtime_misuse);

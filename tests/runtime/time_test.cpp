@@ -203,9 +203,9 @@ weft::task<void> spin(clock_type::duration d, std::thread::id& where) {
 }
 
 // Registers a 10 ms timer on this worker, whose next task is the spinner: it
-// was spawned into this worker's LIFO slot right before we suspend, and the
-// LIFO slot is never stolen. Only an idle peer polling this worker's reactor
-// can wake us in time.
+// was spawned into this worker's LIFO slot right before we suspend, and a
+// peer takes a task from there only from a worker stuck in one poll. Only an
+// idle peer polling this worker's reactor can wake us in time.
 // quiet_first: sleep a while before, so that every worker parks and this one
 // is woken by its own reactor with its peer asleep (no timeout: nobody awake
 // to watch). Its peer must still start watching in time.
@@ -368,8 +368,13 @@ TEST_SUITE("runtime/time") {
         MESSAGE("the process was stopped for over 100 ms: attempt not counted");
         continue;
       }
-      // The arrangement worked: the spinner ran on the sleeper's worker...
-      CHECK(p.spinner_thread == p.sleeper_thread);
+      // The arrangement worked (the spinner ran on the sleeper's worker: a
+      // sleeper kept off the CPU for a rescue interval before it suspended
+      // may see a peer take the spinner)...
+      if (p.spinner_thread != p.sleeper_thread) {
+        MESSAGE("the spinner ran on another worker: attempt not counted");
+        continue;
+      }
       // ...so the sleeper woke on the other one, through a rescue.
       CHECK(p.woke_thread != p.spinner_thread);
       std::uint64_t rescues = 0;
