@@ -44,10 +44,15 @@ struct runtime_config {
   // 1,000 ping-pong pairs, 3 -> 16: +12% at one worker, +23% at two);
   // shorter ones let the rest of the queue in sooner.
   std::uint32_t max_lifo_polls = 16;
-  // An idle worker polls a busy peer's io_context when the peer has not
-  // polled it for this long (a long task must not hold its sockets and timers
-  // hostage).
-  std::chrono::microseconds reactor_rescue_after{2000};
+  // An idle worker polls a busy peer's io_context, and takes the task in its
+  // LIFO slot, when the peer has been in one poll for this long (a long task
+  // must not hold its sockets, timers and newest task hostage). It is also
+  // the period at which that idle worker, the watcher, wakes to look while
+  // any worker is awake. 500 us against 2 ms: the two-worker echo server
+  // 1.07x the round trips, 1.05x per server CPU second (bench/HISTORY.md);
+  // the watcher costs ~1.5% of a core while a peer is busy (0.8% at 2 ms),
+  // nothing when every worker sleeps.
+  std::chrono::microseconds reactor_rescue_after{500};
   // The spawn_blocking pool: at most this many threads, each leaving after
   // being idle for blocking_keep_alive.
   std::size_t max_blocking_threads = 512;

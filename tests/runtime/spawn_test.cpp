@@ -126,7 +126,7 @@ weft::task<void> send_then_compute(run_probe& p) {
 TEST_SUITE("runtime/spawn") {
   TEST_CASE("a task left in the LIFO slot of a worker that keeps computing runs on an idle worker") {
     // The idle worker watching its peers takes it once the busy worker's
-    // poll has lasted reactor_rescue_after (2 ms); before, it waited for the
+    // poll has lasted reactor_rescue_after (0.5 ms); before, it waited for the
     // whole computation. A few attempts, for a machine that keeps the
     // watcher off the CPU for seconds; without the rescue every one fails.
     for (bool by_wake : {false, true}) {

@@ -341,7 +341,7 @@ TEST_SUITE("runtime/time") {
   }
 
   TEST_CASE("reactor rescue: a worker stuck in a long poll does not delay a timer homed on it") {
-    // Rescues happen every reactor_rescue_after (2 ms), so the wake is a few
+    // Rescues happen every reactor_rescue_after (0.5 ms), so the wake is a few
     // ms late at most; without a rescue it would be ~490 ms late. The machine
     // is shared (other builds run on its 2 cores): an attempt whose rescuer
     // thread was kept off the CPU is retried, a few times at most.
