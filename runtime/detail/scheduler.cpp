@@ -262,12 +262,14 @@ void scheduler::finish_completion(task_header* t) noexcept {
   // The frame goes first, here and now: what the task's parameters own (a
   // socket, say) is released before anyone can see the task complete, as its
   // locals were, whether or not a join handle is kept. The result stays in
-  // the block for the join; our ref keeps the block.
+  // the block for the join; our ref keeps the block. Out of the live set
+  // first: the frame's end may be what tells a thread the task is over
+  // (block_on's signal), and the metrics it reads then must agree.
+  owned_.remove(t);
   t->frame_gone = true;
   t->frame.destroy();
   // running -> complete. release: the result in the block is published.
   t->state.fetch_xor(state::running | state::complete, std::memory_order_acq_rel);
-  owned_.remove(t);
   release_context(std::exchange(t->context, nullptr));
   task_header* joiner = t->joiner.exchange(joined_marker, std::memory_order_acq_rel);
   if (joiner) {
