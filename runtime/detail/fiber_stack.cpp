@@ -106,11 +106,23 @@ struct shared_pool {
     lists.push_back(size_list{usable, nullptr, 0});
     return lists.back();
   }
-  // Takes `n` in (unmapping what exceeds the cap). Called with the lock held.
+  // Takes `n` in. Called with the lock held. When full, a stack of the most
+  // pooled other size makes room: the pool follows the sizes in use now.
+  // (Dropping `n` instead, a pool once filled by 16 KiB fibers unmapped every
+  // later default-size stack, and each spawn of one mapped it again: two
+  // system calls under the process's mmap lock, which page faults on other
+  // workers wait behind for milliseconds.)
   void put_locked(free_node* n) noexcept {
     if (count >= shared_cap) {
-      unmap_stack(stack_of(n));
-      return;
+      size_list* victim = nullptr;
+      for (auto& l : lists)
+        if (l.usable != n->usable && l.count > 0 && (!victim || l.count > victim->count)) victim = &l;
+      if (!victim) {
+        unmap_stack(stack_of(n));
+        return;
+      }
+      unmap_stack(stack_of(victim->pop()));
+      --count;
     }
     list_for(n->usable).push(n);
     ++count;

@@ -26,6 +26,7 @@
 #include <runtime/fiber.hpp>
 #include <runtime/runtime.hpp>
 #include <sync/channel.hpp>
+#include <sync/event.hpp>
 #include <sync/mutex.hpp>
 #include <tests/support/child_process.hpp>
 #include <tests/support/watchdog.hpp>
@@ -532,6 +533,42 @@ TEST_CASE("stack size per spawn; stacks are pooled and reused") {
   weft::fiber_stats after = weft::fiber_statistics();
   CHECK(after.stacks_mapped <= before.stacks_mapped + 8);
   CHECK(after.stacks_in_use == before.stacks_in_use);
+}
+
+// Starts `n` fibers of `stack` bytes that wait for `go`; returns the stacks
+// mapped while all of them hold one.
+weft::task<std::size_t> mapped_with_fibers_waiting(int n, std::size_t stack) {
+  weft::event go;
+  std::atomic<int> started{0};
+  std::vector<weft::join_handle<void>> hs;
+  for (int i = 0; i < n; ++i)
+    hs.push_back(weft::spawn_fiber(
+        [&] {
+          started.fetch_add(1);
+          weft::await(go.wait());
+        },
+        {.stack_size = stack}));
+  while (started.load() < n) co_await weft::sleep_for(1ms);
+  std::size_t mapped = weft::fiber_statistics().stacks_mapped;
+  go.set();
+  for (auto& h : hs) co_await h;
+  co_return mapped;
+}
+
+TEST_CASE("a stack pool filled with one size makes room for another") {
+  watchdog dog(watch_limit(120s), "pool sizes");
+  weft::runtime rt{workers(2)};
+  // Fill the shared pool (256 stacks) with small stacks...
+  (void)rt.block_on(mapped_with_fibers_waiting(600, 16 * 1024));
+  // ...then use default-size ones twice: the second round reuses the first's.
+  (void)rt.block_on(mapped_with_fibers_waiting(200, 0));
+  std::size_t before = weft::fiber_statistics().stacks_mapped;
+  std::size_t during = rt.block_on(mapped_with_fibers_waiting(200, 0));
+  CAPTURE(before);
+  CAPTURE(during);
+  // Before the fix the pool, full of small stacks, unmapped every default
+  // one: the second round mapped all 200 anew.
+  CHECK(during < before + 40);
 }
 
 TEST_CASE("fibers show in the runtime's metrics") {
