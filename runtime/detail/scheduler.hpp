@@ -165,7 +165,11 @@ class worker {
   std::size_t drain_io() noexcept;
   void enter_own_io() noexcept;
   void park() noexcept;
-  worker* find_stuck_peer() noexcept;
+  // A peer with no poll started and no reactor poll since the last look,
+  // which `seen` recorded (looks must be a rescue interval apart).
+  worker* find_stuck_peer(std::vector<std::uint64_t>& seen) noexcept;
+  // Busy: every rescue interval, take queued work from a stuck peer.
+  void relieve_stuck_peer() noexcept;
   void arm_peer_watch() noexcept;
   // Leaving a park: arm a peer's watch when someone must watch us now.
   void arrange_watch_on_wake(int unparked_before, bool held_watch) noexcept;
@@ -215,7 +219,10 @@ class worker {
   std::atomic<bool> wake_ran_{false};  // a notifier's no-op ran (see only_bookkeeping_ran)
   std::atomic<bool> io_taken_{false};  // see try_enter_io
   std::atomic<bool> io_wanted_{false};  // see wants_io_back
-  std::vector<std::uint64_t> seen_progress_;
+  std::vector<std::uint64_t> seen_progress_;       // the watcher's looks (parked)
+  std::vector<std::uint64_t> busy_seen_progress_;  // relieve_stuck_peer's looks (awake)
+  const std::uint64_t rescue_after_ns_;
+  std::uint64_t last_busy_look_ns_ = 0;
   std::size_t last_stuck_ = 0;  // the peer find_stuck_peer found last
   worker_counters counters_;
   trace::buffer* trace_ = nullptr;  // this worker's trace buffer, null when not tracing

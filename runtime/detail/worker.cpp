@@ -22,7 +22,10 @@ worker::worker(scheduler& s, std::size_t index)
       io_(),  // default concurrency hint: thread-safe, so an idle peer may poll it
       sync_slice_ns_(std::uint64_t(std::chrono::nanoseconds(s.config().sync_slice).count())),
       rng_(std::uint32_t(0x9e3779b9u * (index + 1))),
-      seen_progress_(s.config().worker_threads, 0) {
+      seen_progress_(s.config().worker_threads, 0),
+      busy_seen_progress_(s.config().worker_threads, 0),
+      rescue_after_ns_(std::uint64_t(std::max<std::int64_t>(
+          std::chrono::nanoseconds(s.config().reactor_rescue_after).count(), 1))) {
   guard_.emplace(io_.get_executor());
   watch_ = std::make_unique<watch_timer>(io_);
 #if WEFT_TRACING
@@ -135,6 +138,7 @@ void worker::run() noexcept {
     if (tick_ % cfg.event_interval == 0) {
       WEFT_TRACE(event::queue_depth, 0, 0, queue_.size() + overflow_.size(), sched_.inject().size(), 0);
       poll_io();
+      relieve_stuck_peer();
     }
     trace::poll_source source;
     task_header* t = next_task(source);
@@ -487,7 +491,7 @@ void worker::park() noexcept {
       watching = false;
     } else if (peers_awake && !watching && sched_.try_take_watch()) {
       watching = held_watch = true;
-      find_stuck_peer();  // a fresh look: what we saw last time we watched is old
+      find_stuck_peer(seen_progress_);  // a fresh look: what we saw last time we watched is old
       stuck = nullptr;
     }
     if (!watching) {
@@ -495,7 +499,7 @@ void worker::park() noexcept {
       // until our reactor, a notifier or an armed watch wakes us.
       if (io_.run_one()) {
         if (only_bookkeeping_ran()) {
-          stuck = find_stuck_peer();
+          stuck = find_stuck_peer(seen_progress_);
           continue;
         }
         drain_io();
@@ -523,7 +527,7 @@ void worker::park() noexcept {
       why = trace::unpark_reason::handler;
       break;
     }
-    stuck = find_stuck_peer();
+    stuck = find_stuck_peer(seen_progress_);
   }
   if (watching) sched_.release_watch();
   parked.store(false, std::memory_order_release);
@@ -609,7 +613,7 @@ bool worker::only_bookkeeping_ran() noexcept {
   return (watch || wake) && !has_local_work();
 }
 
-worker* worker::find_stuck_peer() noexcept {
+worker* worker::find_stuck_peer(std::vector<std::uint64_t>& seen) noexcept {
   // The scan starts after the peer found last time, so that two stuck peers
   // are rescued in turn: one that stays "stuck" (a thread the OS keeps off
   // the CPU) must not hold the watch on the lowest index forever.
@@ -622,13 +626,57 @@ worker* worker::find_stuck_peer() noexcept {
     std::uint64_t now = peer.progress.load(std::memory_order_relaxed);
     // No poll started and no reactor poll since our last look, a whole
     // interval ago, and not parked (a parked worker serves its own reactor).
-    if (!found && now == seen_progress_[i] && !peer.parked.load(std::memory_order_acquire)) {
+    if (!found && now == seen[i] && !peer.parked.load(std::memory_order_acquire)) {
       found = &peer;
       last_stuck_ = i;
     }
-    seen_progress_[i] = now;
+    seen[i] = now;
   }
   return found;
+}
+
+void worker::relieve_stuck_peer() noexcept {
+  // The watcher (a parked worker) relieves a stuck peer; with every worker
+  // busy there is none, and the tasks queued behind a poll that computes, or
+  // a thread the kernel holds (a page fault behind another thread's mmap,
+  // preemption), would wait for it to end: milliseconds, or as long as the
+  // computation. So a busy worker looks too, on its reactor-poll ticks, and
+  // takes the LIFO task and the queue of a peer that started no poll for a
+  // whole rescue interval. (Its reactor stays with the watcher: a busy
+  // worker cannot block in it.) One clock read per event_interval polls.
+  if (sched_.worker_count() < 2) return;
+  const std::uint64_t now = steady_now_ns();
+  if (now - last_busy_look_ns_ < rescue_after_ns_) return;
+  // A gap of many intervals since the last look (we were parked, or in a
+  // long poll ourselves) still shows a stuck peer right: it is the one that
+  // made no progress across the whole gap.
+  last_busy_look_ns_ = now;
+  worker* peer = find_stuck_peer(busy_seen_progress_);
+  if (!peer) return;
+  // All of its queue (each steal takes half of what is left): a poll that
+  // has run this long is likely to run longer.
+  std::uint32_t count = 0;
+  std::uint64_t id = 0;  // the first task's, for the trace
+  auto take = [&](task_header* t, std::uint32_t n) {
+    // Read before it is queued: a thief may run and finish it then.
+    if (count == 0) id = t->id;
+    count += n;
+    queue_.push_back(t, overflow_);  // behind what we had: those were here first
+  };
+  std::uint32_t n = 0;
+  while (task_header* t = peer->queue().steal_into(queue_, &n)) take(t, n);
+  if (count == 0 && !peer->overflow().empty())
+    if (task_header* t = take_overflow(*peer, std::min<std::size_t>((peer->overflow().size() + 1) / 2,
+                                                                    local_queue::capacity / 2),
+                                       n))
+      take(t, n);
+  if (task_header* t = peer->take_lifo()) take(t, 1);
+  if (count == 0) return;
+  worker_counters::bump(counters_.steals);
+  worker_counters::bump(counters_.stolen_tasks, count);
+  WEFT_TRACE(event::steal, 0, std::uint16_t(peer->index()), count, id, 0);
+  // Two or more: an idle peer may take some (as after a reactor poll).
+  if (queue_.size() >= 2) sched_.notify_parked();
 }
 
 void worker::take_work_of_stuck(worker& peer) noexcept {

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <runtime/runtime.hpp>
 #include <sync/channel.hpp>
@@ -121,6 +122,53 @@ weft::task<void> send_then_compute(run_probe& p) {
   co_await std::move(h);
 }
 
+// Every worker busy: one computes with tasks queued behind it, the other
+// runs a task that yields in a loop, so it never runs dry and never parks.
+struct busy_peers_probe {
+  std::atomic<bool> stop{false};
+  std::atomic<std::thread::id> yielder_thread{};
+  std::thread::id computing_thread;
+  std::atomic<int> ran{0};
+  std::atomic<int> ran_on_computer{0};
+  bool arranged = false;
+  bool ran_meanwhile = false;
+};
+
+weft::task<void> yield_until_stopped(busy_peers_probe& p) {
+  while (!p.stop.load(std::memory_order_relaxed)) {
+    p.yielder_thread.store(std::this_thread::get_id(), std::memory_order_relaxed);
+    co_await weft::yield_now();
+  }
+}
+
+weft::task<void> note_busy_run(busy_peers_probe& p) {
+  if (std::this_thread::get_id() == p.computing_thread) p.ran_on_computer.fetch_add(1);
+  p.ran.fetch_add(1, std::memory_order_release);
+  co_return;
+}
+
+weft::task<void> compute_with_queued_tasks(busy_peers_probe& p, int n) {
+  weft::join_handle<void> yielder = weft::spawn(yield_until_stopped(p));
+  // Until the yielder runs on the other worker (a peer steals it from us).
+  for (int i = 0; i < 200 && !p.arranged; ++i) {
+    co_await weft::sleep_for(1ms);
+    auto y = p.yielder_thread.load(std::memory_order_relaxed);
+    p.arranged = y != std::thread::id{} && y != std::this_thread::get_id();
+  }
+  if (p.arranged) {
+    p.computing_thread = std::this_thread::get_id();
+    std::vector<weft::join_handle<void>> queued;
+    for (int i = 0; i < n; ++i) queued.push_back(weft::spawn(note_busy_run(p)));
+    auto end = std::chrono::steady_clock::now() + 2s;
+    while (p.ran.load(std::memory_order_acquire) < n && std::chrono::steady_clock::now() < end) {
+    }
+    p.ran_meanwhile = p.ran.load() == n;
+    for (auto& h : queued) co_await h;
+  }
+  p.stop = true;
+  co_await yielder;
+}
+
 }  // namespace
 
 TEST_SUITE("runtime/spawn") {
@@ -142,6 +190,25 @@ TEST_SUITE("runtime/spawn") {
       }
       CHECK(passed);
     }
+  }
+
+  TEST_CASE("tasks queued behind a worker stuck in one poll run on a peer that is busy too") {
+    // No worker parks, so no watcher: the peer, kept busy by a task that
+    // yields in a loop, takes them on its reactor-poll ticks once the stuck
+    // worker has started no poll for reactor_rescue_after. Before, they
+    // waited for the whole computation (a fiber's mmap held up behind a
+    // page fault kept 70 fibers from starting for 4 ms in a new-user trial).
+    bool passed = false;
+    for (int attempt = 0; attempt < 3 && !passed; ++attempt) {
+      CAPTURE(attempt);
+      weft::runtime rt{workers(2)};
+      busy_peers_probe p;
+      rt.block_on(compute_with_queued_tasks(p, 20));
+      if (!p.arranged) continue;  // the yielder never left our worker
+      CAPTURE(p.ran_on_computer.load());
+      passed = p.ran_meanwhile && p.ran_on_computer.load() == 0;
+    }
+    CHECK(passed);
   }
 
   TEST_CASE("spawn with no runtime around throws runtime_misuse and frees the task") {
