@@ -48,7 +48,10 @@
 // finding work) arms a parked peer's watch timer (arm_peer_watch), and one
 // that wakes with a watch timer armed on itself passes it on; one woken by a
 // notifier is watched through the searcher it becomes: the next worker that
-// searches and finds nothing parks as the watcher.
+// searches and finds nothing parks as the watcher. With every worker busy
+// there is no watcher; then each busy worker looks at its peers' progress
+// every rescue interval on its reactor-poll ticks and takes a stuck peer's
+// LIFO task and queue (relieve_stuck_peer), leaving its reactor alone.
 //
 // Shutdown (~scheduler): stop the workers and join them, stop the blocking
 // pool (waiting for running jobs), then destroy every task still alive, taken
