@@ -51,7 +51,8 @@ struct runtime_config {
   // any worker is awake. 500 us against 2 ms: the two-worker echo server
   // 1.07x the round trips, 1.05x per server CPU second (bench/HISTORY.md);
   // the watcher costs ~1.5% of a core while a peer is busy (0.8% at 2 ms),
-  // nothing when every worker sleeps.
+  // nothing when every worker sleeps; but at a moderate load, where workers
+  // park and wake all the time (HTTP at wrk -c4), ~13% of the server's CPU.
   std::chrono::microseconds reactor_rescue_after{500};
   // The spawn_blocking pool: at most this many threads, each leaving after
   // being idle for blocking_keep_alive.

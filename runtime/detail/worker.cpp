@@ -24,8 +24,8 @@ worker::worker(scheduler& s, std::size_t index)
       rng_(std::uint32_t(0x9e3779b9u * (index + 1))),
       seen_progress_(s.config().worker_threads, 0),
       busy_seen_progress_(s.config().worker_threads, 0),
-      rescue_after_ns_(std::uint64_t(std::max<std::int64_t>(
-          std::chrono::nanoseconds(s.config().reactor_rescue_after).count(), 1))) {
+      // At least 100 us: the scheduler's copy of the config is normalized.
+      rescue_after_ns_(std::uint64_t(std::chrono::nanoseconds(s.config().reactor_rescue_after).count())) {
   guard_.emplace(io_.get_executor());
   watch_ = std::make_unique<watch_timer>(io_);
 #if WEFT_TRACING
