@@ -159,9 +159,10 @@ class worker {
   void run() noexcept;
   task_header* next_task(trace::poll_source& source) noexcept;
   task_header* steal_work(trace::poll_source& source) noexcept;
-  // Moves up to `max` of a victim's oldest overflow into our local queue and
-  // returns the first of them to run now (null if there was none).
-  task_header* take_overflow(worker& from, std::size_t max, std::uint32_t& count) noexcept;
+  // Moves half of a victim's oldest overflow (at most half our queue's
+  // capacity) into our local queue and returns the first of them to run now
+  // (null if there was none); `count` says how many it took.
+  task_header* take_overflow(worker& from, std::uint32_t& count) noexcept;
   void run_task(task_header* t, trace::poll_source source) noexcept;
   void poll(task_header* t, trace::poll_source source) noexcept;
   bool poll_io() noexcept;

@@ -215,10 +215,7 @@ task_header* worker::steal_work(trace::poll_source& source) noexcept {
         worker& victim = sched_.worker_at(v);
         task_header* t = victim.queue().steal_into(queue_, &count);
         // Its queue is empty or being stolen from: half of its overflow then.
-        if (!t && !victim.overflow().empty())
-          t = take_overflow(victim, std::min<std::size_t>((victim.overflow().size() + 1) / 2,
-                                                          local_queue::capacity / 2),
-                            count);
+        if (!t && !victim.overflow().empty()) t = take_overflow(victim, count);
         if (t) {
           worker_counters::bump(counters_.steals);
           worker_counters::bump(counters_.stolen_tasks, count);
@@ -237,13 +234,16 @@ task_header* worker::steal_work(trace::poll_source& source) noexcept {
   return nullptr;
 }
 
-task_header* worker::take_overflow(worker& from, std::size_t max, std::uint32_t& count) noexcept {
+task_header* worker::take_overflow(worker& from, std::uint32_t& count) noexcept {
+  const std::size_t max =
+      std::min<std::size_t>((from.overflow_.size() + 1) / 2, local_queue::capacity / 2);
   std::size_t n;
   task_header* first = from.overflow_.pop_batch(max, n);
   if (!first) return nullptr;
   count = std::uint32_t(n);
-  // The rest go to our local queue, which has room: we only steal once it
-  // ran dry, and max <= capacity / 2.
+  // The rest go to our local queue. A thief that ran dry has room for them
+  // (max <= capacity / 2); a busy one relieving a stuck peer may not, and
+  // push_back moves what does not fit to our overflow.
   for (task_header* t = std::exchange(first->next, nullptr); t;) {
     task_header* next = std::exchange(t->next, nullptr);
     queue_.push_back(t, overflow_);
@@ -666,10 +666,7 @@ void worker::relieve_stuck_peer() noexcept {
   std::uint32_t n = 0;
   while (task_header* t = peer->queue().steal_into(queue_, &n)) take(t, n);
   if (count == 0 && !peer->overflow().empty())
-    if (task_header* t = take_overflow(*peer, std::min<std::size_t>((peer->overflow().size() + 1) / 2,
-                                                                    local_queue::capacity / 2),
-                                       n))
-      take(t, n);
+    if (task_header* t = take_overflow(*peer, n)) take(t, n);
   if (task_header* t = peer->take_lifo()) take(t, 1);
   if (count == 0) return;
   worker_counters::bump(counters_.steals);
