@@ -52,7 +52,10 @@ struct runtime_config {
   // 1.07x the round trips, 1.05x per server CPU second (bench/HISTORY.md);
   // the watcher costs ~1.5% of a core while a peer is busy (0.8% at 2 ms),
   // nothing when every worker sleeps; but at a moderate load, where workers
-  // park and wake all the time (HTTP at wrk -c4), ~13% of the server's CPU.
+  // park and wake all the time (HTTP at wrk -c4), ~20% of the server's CPU
+  // per request (9.5-10.0 us against 7.9-8.0 us with the watcher off).
+  // Switched off, though, the two-worker echo server lost a quarter of its
+  // round trips, and its workers parked ten times as often (HISTORY.md).
   std::chrono::microseconds reactor_rescue_after{500};
   // The spawn_blocking pool: at most this many threads, each leaving after
   // being idle for blocking_keep_alive.
